@@ -1,0 +1,1 @@
+"""Concierge application: channels, services, CLI."""

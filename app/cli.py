@@ -1,0 +1,224 @@
+"""The ``concierge`` command: run, ask, chat, seed, prepare, models."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+import uuid
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from app.errors import ConciergeError
+from app.settings import Settings, SettingsError, load_settings
+
+app = typer.Typer(
+    help="Concierge — employee IT and HR service assistant.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err = Console(stderr=True)
+
+UserOpt = Annotated[str, typer.Option("--user", "-u", help="Demo user id to act as (see `concierge users`).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
+
+
+def settings_or_exit() -> Settings:
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    from app.logging_setup import configure_logging
+
+    configure_logging(settings, console_level="ERROR")
+    return settings
+
+
+def fail(message: str, code: int = 1) -> None:
+    err.print(f"[red]{message}[/red]")
+    raise typer.Exit(code)
+
+
+@app.command()
+def seed() -> None:
+    """Create the demo departments and users (idempotent)."""
+    from app.db.engine import Database
+    from app.services.seed import DEMO_USERS, demo_password
+    from app.services.seed import seed as run_seed
+
+    settings = settings_or_exit()
+    db = Database.open(settings)
+    created = run_seed(db)
+    db.close()
+    console.print(f"Seeded {created['departments']} new departments and {created['users']} new users.")
+    table = Table("user", "name", "roles", "department")
+    for u in DEMO_USERS:
+        table.add_row(u.id, u.name, ", ".join(("employee", *u.roles)), u.department)
+    console.print(table)
+    console.print(f"Demo password for all users: [bold]{demo_password()}[/bold]")
+
+
+@app.command()
+def users(as_json: JsonOpt = False) -> None:
+    """List the people in the directory."""
+    from app.db.engine import Database
+    from app.services.directory import SqlPeople
+
+    settings = settings_or_exit()
+    db = Database.open(settings)
+    people = SqlPeople(db).all()
+    db.close()
+    if as_json:
+        print(json.dumps([p.to_dict() for p in people], indent=2))
+        return
+    table = Table("id", "name", "roles", "department", "location")
+    for p in people:
+        table.add_row(p.id, p.name, ", ".join(p.roles), p.department or "", p.location or "")
+    console.print(table)
+
+
+@app.command()
+def prepare(
+    skip_models: Annotated[bool, typer.Option(help="Do not assemble/check the language models.")] = False,
+) -> None:
+    """Migrate the database, seed demo data and prepare the embedded models (idempotent)."""
+    from app.db.engine import Database
+    from app.services.seed import seed as run_seed
+
+    settings = settings_or_exit()
+    started = time.perf_counter()
+    db = Database.open(settings)
+    run_seed(db)
+    db.close()
+    console.print(f"Database ready ({settings.sqlalchemy_url.split('://')[0]}).")
+    if not skip_models:
+        _check_models(settings)
+    console.print(f"Prepared in {time.perf_counter() - started:.1f}s.")
+
+
+def _check_models(settings: Settings) -> None:
+    """Resolve both configured models now, so a dead Ollama or a missing file fails fast, in one sentence."""
+    from app.models.factory import get_chat_model
+
+    for role, spec in (("answer", settings.model), ("small", settings.small_model)):
+        try:
+            with console.status(f"Preparing {role} model {spec}…"):
+                get_chat_model(spec, settings)
+        except ConciergeError as exc:
+            fail(exc.user_message if "ollama" in spec else str(exc), 2)
+        console.print(f"{role.capitalize()} model ready: {spec}")
+
+
+@app.command()
+def run() -> None:
+    """Prepare everything and start the web UI (Chainlit) on the configured host and port."""
+    from app.web import run_web
+
+    prepare(skip_models=False)
+    settings = settings_or_exit()
+    console.print(f"Starting Concierge on http://{settings.host}:{settings.port} …")
+    raise typer.Exit(run_web(settings))
+
+
+async def _ask(settings: Settings, user_id: str, thread_id: str, text: str, stream: bool) -> dict:
+    from app.conversation import ConversationService
+    from app.events import TokenEvent
+
+    async with ConversationService.open(settings) as svc:
+        user = svc.services.people.get(user_id)
+        if user is None:
+            fail(
+                f"No user {user_id!r} in the directory; run `concierge seed` or pick one from `concierge users`."
+            )
+        if not stream:
+            return await svc.ask(user, thread_id, text, channel="cli")
+        result: dict = {}
+        async for event in svc.turn(user, thread_id, text, channel="cli"):
+            if isinstance(event, TokenEvent):
+                sys.stdout.write(event.text)
+                sys.stdout.flush()
+            else:
+                result[event.type] = event
+        return result
+
+
+@app.command()
+def ask(
+    text: Annotated[str, typer.Argument(help="The message to send.")],
+    user: UserOpt = "alice",
+    thread: Annotated[str | None, typer.Option(help="Continue this thread id.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Answer one turn from the terminal."""
+    settings = settings_or_exit()
+    thread_id = thread or f"cli-{uuid.uuid4().hex[:12]}"
+    result = asyncio.run(_ask(settings, user, thread_id, text, stream=False))
+    if as_json:
+        print(json.dumps(result, indent=2, default=str))
+    else:
+        console.print(result["reply"])
+        console.print(f"[dim]route={result.get('route')} thread={thread_id}[/dim]")
+    if result.get("error") and result["error"] != "input_rejected":
+        raise typer.Exit(1)
+
+
+@app.command()
+def chat(
+    user: UserOpt = "alice",
+    thread: Annotated[str | None, typer.Option(help="Continue this thread id.")] = None,
+) -> None:
+    """Interactive chat in the terminal, over the same conversation service as the web UI."""
+    settings = settings_or_exit()
+    thread_id = thread or f"cli-{uuid.uuid4().hex[:12]}"
+    asyncio.run(_chat(settings, user, thread_id))
+
+
+async def _chat(settings: Settings, user_id: str, thread_id: str) -> None:
+    from app.conversation import ConversationService
+    from app.events import ErrorEvent, StepEvent, TokenEvent
+
+    async with ConversationService.open(settings) as svc:
+        user = svc.services.people.get(user_id)
+        if user is None:
+            fail(f"No user {user_id!r} in the directory; run `concierge seed`.")
+        console.print(
+            f"[bold]Concierge[/bold] — signed in as {user.name}. Thread {thread_id}. Ctrl-D to quit."
+        )
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                text = await loop.run_in_executor(None, lambda: input("you> "))
+            except (EOFError, KeyboardInterrupt):
+                console.print()
+                return
+            if not text.strip():
+                continue
+            sys.stdout.write("concierge> ")
+            async for event in svc.turn(user, thread_id, text, channel="cli"):
+                if isinstance(event, TokenEvent):
+                    sys.stdout.write(event.text)
+                    sys.stdout.flush()
+                elif isinstance(event, StepEvent) and event.name == "route":
+                    d = event.detail
+                    console.print(
+                        f"[dim]\\[route {d.get('route')} {d.get('confidence', 0):.2f} {d.get('layer')}][/dim] ",
+                        end="",
+                    )
+                elif isinstance(event, ErrorEvent):
+                    console.print(f"[yellow]{event.message}[/yellow]", end="")
+            sys.stdout.write("\n")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Relational storage: SQLite file by default, PostgreSQL by URL."""

@@ -1,0 +1,1 @@
+"""Language models by name: ``embedded`` (llama.cpp in-process), ``ollama:<model>``, ``fake``."""

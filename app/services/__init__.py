@@ -1,0 +1,1 @@
+"""Systems of record behind small interfaces; agents call these, never SQL."""

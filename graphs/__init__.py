@@ -1,0 +1,1 @@
+"""LangGraph graphs: the supervisor, its agents and the workflow engine. Builders are exported uncompiled."""

@@ -1,0 +1,21 @@
+"""Runtime context handed to every node through LangGraph's ``context_schema`` (never globals)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+from app.identity import User
+from app.models.registry import Models
+from app.services.registry import Services
+from app.settings import Settings
+
+
+@dataclass
+class Context:
+    settings: Settings
+    user: User
+    thread_id: str
+    services: Services
+    models: Models
+    today: date = field(default_factory=date.today)

@@ -1,0 +1,1 @@
+"""Node functions: plain, documented, unit-testable. Wiring lives in graphs/supervisor.py."""

@@ -1,0 +1,33 @@
+"""Conversation state kept by the checkpointer: s(t+1) = δ(s(t), m(t), κ(t))."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, TypedDict
+
+from langchain_core.messages import AnyMessage
+from langgraph.graph.message import add_messages
+
+
+class InputState(TypedDict):
+    """What a channel sends in: the (already redacted) user message."""
+
+    messages: Annotated[list[AnyMessage], add_messages]
+
+
+class State(InputState, total=False):
+    """The whole conversation state. Keys listed in ``EXPOSED_KEYS`` are part of the public contract."""
+
+    route: str | None  # route chosen for the current turn
+    route_info: dict[str, Any]  # {route, confidence, layer, alternatives}
+    last_route: str | None
+    active_flow: str | None  # the specialist waiting for an answer, if any
+    parked_flows: list[dict[str, Any]]  # flows interrupted by a topic switch, most recent last
+    slots: dict[str, Any]  # values collected by the active flow
+    turn_count: int
+
+
+EXPOSED_KEYS = ("route", "route_info", "last_route", "active_flow", "parked_flows", "slots", "turn_count")
+
+
+def exposed_state(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: values.get(k) for k in EXPOSED_KEYS}
