@@ -7,6 +7,7 @@ import json
 import sys
 import time
 import uuid
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -214,6 +215,79 @@ async def _chat(settings: Settings, user_id: str, thread_id: str) -> None:
                 elif isinstance(event, ErrorEvent):
                     console.print(f"[yellow]{event.message}[/yellow]", end="")
             sys.stdout.write("\n")
+
+
+eval_app = typer.Typer(help="Evaluation sets: print metrics tables (or --json).", no_args_is_help=True)
+app.add_typer(eval_app, name="eval")
+
+
+@app.command()
+def ingest(
+    path: Annotated[Path | None, typer.Argument(help="A folder or file of articles (default: knowledge/docs).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Ingest knowledge articles into Chroma: unchanged skipped, changed replaced, deleted removed."""
+    from rich.progress import Progress
+
+    from knowledge.ingest import DOCS_DIR
+    from knowledge.ingest import ingest as run_ingest
+
+    settings = settings_or_exit()
+    root = path or DOCS_DIR
+    if not root.exists():
+        fail(f"{root} does not exist.")
+    from knowledge.documents import iter_document_paths
+
+    total = len(iter_document_paths(root))
+    with Progress(console=err, transient=True, disable=as_json) as bar:
+        task = bar.add_task("Ingesting", total=total)
+        report = run_ingest(settings, root, progress=lambda name: bar.update(task, advance=1, description=name))
+    if as_json:
+        print(json.dumps(report.as_dict(), indent=2))
+    else:
+        table = Table("added", "updated", "unchanged", "removed", "chunks written", "chunks in store", "errors")
+        table.add_row(
+            *(str(len(x)) for x in (report.added, report.updated, report.unchanged, report.removed)),
+            str(report.chunks),
+            str(report.total_chunks),
+            str(len(report.errors)),
+        )
+        console.print(table)
+        for file, reason in report.errors:
+            err.print(f"[yellow]skipped {file}: {reason}[/yellow]")
+    if report.errors:
+        raise typer.Exit(1)
+
+
+@eval_app.command("retrieval")
+def eval_retrieval(
+    file: Annotated[Path | None, typer.Argument(help="Questions JSONL (default: the shipped set).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Recall@1/3/5, MRR@10, nDCG@10, no-answer precision/recall and latency for dense, BM25 and hybrid."""
+    from knowledge.evaluation import EVAL_FILE, evaluate, load_questions
+    from knowledge.retrieval import Retriever
+
+    settings = settings_or_exit()
+    questions = load_questions(file or EVAL_FILE)
+    retriever = Retriever(settings)
+    if retriever.collection.count() == 0:
+        fail("The knowledge base is empty: run `concierge ingest` first.")
+    with err.status("Evaluating…"):
+        result = evaluate(retriever, questions, threshold=settings.kb_min_score)
+    if as_json:
+        print(json.dumps(result, indent=2))
+        return
+    methods = result["methods"]
+    table = Table(title=f"Retrieval on {result['questions']} questions ({result['unanswerable']} unanswerable)")
+    table.add_column("metric")
+    for name in methods:
+        table.add_column(name, justify="right")
+    for metric in next(iter(methods.values())):
+        fmt = "{:.1f}" if metric.endswith("_ms") else "{:.3f}"
+        table.add_row(metric, *(fmt.format(m[metric]) for m in methods.values()))
+    console.print(table)
+    console.print(f"Access-control leaks (employee retrieving restricted chunks): {result['access_leaks']}")
 
 
 def main() -> None:

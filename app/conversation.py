@@ -82,7 +82,7 @@ class ConversationService:
         try:
             async with open_checkpointer(settings) as saver:
                 graph = build_supervisor().compile(checkpointer=saver)
-                yield cls(settings, graph, Services.from_db(db), models or Models(settings))
+                yield cls(settings, graph, Services.from_db(db, settings), models or Models(settings))
         finally:
             if own_db:
                 db.close()
@@ -158,7 +158,14 @@ class ConversationService:
                 reply_chars=len(reply),
                 ms=round((time.perf_counter() - started) * 1000),
             )
-            yield FinalEvent(reply=reply, thread_id=thread_id, route=state.get("route"), state=state)
+            yield FinalEvent(
+                reply=reply,
+                thread_id=thread_id,
+                route=state.get("route"),
+                state=state,
+                actions=list(values.get("actions") or []),
+                sources=list(values.get("sources") or []),
+            )
         except ConciergeError as exc:
             log.warning("turn %s failed (%s): %s", ref, exc.code, exc)
             self._audit_failure(user, thread_id, ref, exc.code)
@@ -192,7 +199,14 @@ class ConversationService:
             elif isinstance(event, StepEvent):
                 steps.append({"name": event.name, **event.detail})
             elif isinstance(event, FinalEvent):
-                result.update(reply=event.reply, route=event.route, state=event.state, error=None)
+                result.update(
+                    reply=event.reply,
+                    route=event.route,
+                    state=event.state,
+                    sources=event.sources,
+                    actions=event.actions,
+                    error=None,
+                )
             elif isinstance(event, ErrorEvent):
                 result.update(reply=event.message, route=None, error=event.code, reference=event.reference)
         result["steps"] = steps

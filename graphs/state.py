@@ -24,6 +24,8 @@ class State(InputState, total=False):
     parked_flows: list[dict[str, Any]]  # flows interrupted by a topic switch, most recent last
     slots: dict[str, Any]  # values collected by the active flow
     turn_count: int
+    sources: list[dict[str, Any]]  # citations of this turn's answer
+    actions: list[dict[str, Any]]  # buttons offered with this turn's answer
 
 
 EXPOSED_KEYS = ("route", "route_info", "last_route", "active_flow", "parked_flows", "slots", "turn_count")

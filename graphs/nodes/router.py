@@ -55,4 +55,4 @@ def route_node(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """Decide the route for the newest user message."""
     text = state["messages"][-1].content if state.get("messages") else ""
     info = classify(str(text))
-    return {"route": info["route"], "route_info": info, "last_route": info["route"]}
+    return {"route": info["route"], "route_info": info, "last_route": info["route"], "sources": [], "actions": []}

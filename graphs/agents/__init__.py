@@ -1,0 +1,1 @@
+"""Specialist agents the supervisor routes to. Each module holds node functions only; wiring is elsewhere."""

@@ -1,0 +1,1 @@
+"""The knowledge base: documents (``knowledge/docs``), their ingestion into Chroma, and retrieval."""
