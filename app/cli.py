@@ -99,9 +99,27 @@ def prepare(
     run_seed(db)
     db.close()
     console.print(f"Database ready ({settings.sqlalchemy_url.split('://')[0]}).")
+    _ingest_if_stale(settings)
     if not skip_models:
         _check_models(settings)
     console.print(f"Prepared in {time.perf_counter() - started:.1f}s.")
+
+
+def _ingest_if_stale(settings: Settings) -> None:
+    """Bring the knowledge base in line with knowledge/docs (cheap when nothing changed)."""
+    from knowledge.ingest import ingest as run_ingest
+
+    with console.status("Checking the knowledge base…"):
+        report = run_ingest(settings)
+    if report.changed:
+        console.print(
+            f"Knowledge base: {len(report.added)} added, {len(report.updated)} updated, "
+            f"{len(report.removed)} removed ({report.total_chunks} chunks)."
+        )
+    else:
+        console.print(f"Knowledge base up to date ({report.total_chunks} chunks).")
+    for file, reason in report.errors:
+        err.print(f"[yellow]skipped {file}: {reason}[/yellow]")
 
 
 def _check_models(settings: Settings) -> None:

@@ -9,7 +9,9 @@ from sqlalchemy import select
 from app.db.engine import Database
 from app.db.schema import Department, UserRow
 from app.identity import User
-from app.services.passwords import verify_password
+from app.services.passwords import hash_password, verify_password
+
+_DUMMY_HASH = hash_password("not-a-real-password")
 
 
 class People(Protocol):
@@ -36,7 +38,9 @@ class SqlPeople:
         """Check a local password; unknown users and wrong passwords look the same to the caller."""
         with self.db.session() as s:
             row = s.get(UserRow, (user_id or "").strip().lower())
-            if row is None or not row.active or not verify_password(password or "", row.password_hash):
+            # Always run one scrypt check, so response time does not reveal which user ids exist.
+            ok = verify_password(password or "", row.password_hash if row else _DUMMY_HASH)
+            if row is None or not row.active or not ok:
                 return None
             return _user(s, row)
 

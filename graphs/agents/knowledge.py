@@ -7,6 +7,7 @@ answer is an extractive quote of the best passage, cited.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -87,9 +88,10 @@ async def knowledge_node(state: State, runtime: Runtime[Context]) -> dict[str, A
     """Retrieve, answer with citations (guarded), or say plainly that the knowledge base has no answer."""
     ctx = runtime.context
     question = last_user_text(state)
-    retriever = ctx.services.retriever
-    hits = retriever.search(question, ctx.user, k=6)
-    if not retriever.answerable(question, hits):
+    # Retrieval embeds the query and reads Chroma: blocking work, kept off the event loop.
+    retriever = await asyncio.to_thread(lambda: ctx.services.retriever)
+    hits = await asyncio.to_thread(retriever.search, question, ctx.user, k=6)
+    if not await asyncio.to_thread(retriever.answerable, question, hits):
         reply = load_prompt("knowledge_no_answer")
         emit_token(runtime, reply)
         ctx.services.audit.append(ctx.user.id, "knowledge.no_answer", thread_id=ctx.thread_id, question=question)
@@ -115,7 +117,7 @@ async def _guarded_answer(runtime: Runtime[Context], question: str, sources: lis
     emitted: list[str] = []
     buffer = ""
     try:
-        model = ctx.models.answer()
+        model = await asyncio.to_thread(ctx.models.answer)
         async for chunk in model.astream([HumanMessage(prompt)]):
             buffer += chunk.text if isinstance(chunk.text, str) else str(chunk.content)
             if "NOT_IN_SOURCES" in buffer:

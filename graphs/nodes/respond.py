@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, SystemMessage
@@ -28,7 +29,8 @@ def build_prompt(state: State, ctx: Context) -> list[BaseMessage]:
 async def respond_node(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """Stream the model's reply token by token; the full text becomes the turn's AI message."""
     ctx = runtime.context
-    model = ctx.models.answer()
+    # Creating the model may assemble or load a GGUF file: never on the event loop.
+    model = await asyncio.to_thread(ctx.models.answer)
     parts: list[str] = []
     async for chunk in model.astream(build_prompt(state, ctx)):
         text = chunk.text if isinstance(chunk.text, str) else str(chunk.content)
