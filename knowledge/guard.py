@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
+SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 _FACT = re.compile(r"[A-Z]{2,}-?\d+|\d+(?:[.,:]\d+)*")
 _CITATION = re.compile(r"\[(\d{1,2})\]")
 _MONTHS = tuple("january february march april may june july august september october november december".split())
@@ -34,7 +34,7 @@ def unsupported_months(sentence: str, sources: list[str]) -> set[str]:
 
 
 def split_sentences(text: str) -> list[str]:
-    return [s.strip() for s in _SENTENCE_END.split(text) if s.strip()]
+    return [s.strip() for s in SENTENCE_END.split(text) if s.strip()]
 
 
 def citations(text: str) -> set[int]:

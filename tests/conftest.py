@@ -78,3 +78,24 @@ def pg_database_url() -> Iterator[str]:
     yield url
     with psycopg.connect(base, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def kb_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data dir with the shipped knowledge base ingested (real Chroma, real embeddings), once per session.
+
+    The embedded model's GGUF is shared through ``data/models`` so it is assembled once per checkout.
+    """
+    from knowledge.ingest import ingest
+
+    data_dir = tmp_path_factory.mktemp("kb-data")
+    settings = load_settings(data_dir=data_dir, _env_file=None)
+    report = ingest(settings)
+    assert not report.errors, report.errors
+    database = Database.open(settings)
+    seed(database)
+    database.close()
+    shared_models = REPO / "data" / "models"
+    shared_models.mkdir(parents=True, exist_ok=True)
+    (data_dir / "models").symlink_to(shared_models, target_is_directory=True)
+    return data_dir

@@ -19,7 +19,8 @@ from app.prompts import load_prompt, render_prompt
 from graphs.context import Context
 from graphs.state import State
 from graphs.streaming import emit_token
-from knowledge.guard import _SENTENCE_END, sentence_supported, split_sentences
+from knowledge.guard import SENTENCE_END, sentence_supported, split_sentences
+from knowledge.markdown import strip_markdown
 from knowledge.retrieval import Hit, tokenize
 
 log = logging.getLogger(__name__)
@@ -73,12 +74,10 @@ def extractive_answer(question: str, sources: list[Hit]) -> str:
     """Quote the one or two sentences of the best source that share the most words with the question."""
     best = sources[0]
     q = set(tokenize(question))
-    sentences = split_sentences(best.passage.replace("\n- ", "\n").replace("\n", " \n"))
-    if not sentences:
-        sentences = [best.passage]
+    sentences = split_sentences(strip_markdown(best.passage)) or [strip_markdown(best.passage)]
     scored = sorted(range(len(sentences)), key=lambda i: (-len(q & set(tokenize(sentences[i]))), i))
     top = sorted(scored[:2])
-    quote = " ".join(sentences[i].lstrip("-*0123456789. ").strip() for i in top)
+    quote = " ".join(sentences[i] for i in top)
     return render_prompt(
         "knowledge_extractive", title=best.title, section=best.section or "overview", quote=quote.strip()
     )
@@ -90,8 +89,9 @@ async def knowledge_node(state: State, runtime: Runtime[Context]) -> dict[str, A
     question = last_user_text(state)
     # Retrieval embeds the query and reads Chroma: blocking work, kept off the event loop.
     retriever = await asyncio.to_thread(lambda: ctx.services.retriever)
-    hits = await asyncio.to_thread(retriever.search, question, ctx.user, k=6)
-    if not await asyncio.to_thread(retriever.answerable, question, hits):
+    found = await asyncio.to_thread(retriever.retrieve, question, ctx.user, k=6)
+    hits = found.hits
+    if not found.answerable or not hits:
         reply = load_prompt("knowledge_no_answer")
         emit_token(runtime, reply)
         ctx.services.audit.append(ctx.user.id, "knowledge.no_answer", thread_id=ctx.thread_id, question=question)
@@ -122,7 +122,7 @@ async def _guarded_answer(runtime: Runtime[Context], question: str, sources: lis
             buffer += chunk.text if isinstance(chunk.text, str) else str(chunk.content)
             if "NOT_IN_SOURCES" in buffer:
                 break
-            *done, buffer = _SENTENCE_END.split(buffer)
+            *done, buffer = SENTENCE_END.split(buffer)
             for sentence in (s.strip() for s in done if s.strip()):
                 if not sentence_supported(sentence, texts):
                     return _fallback(runtime, question, sources, emitted, f"unsupported: {sentence[:80]}")

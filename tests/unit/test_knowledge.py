@@ -166,3 +166,10 @@ def test_guard_rejects_invented_numbers() -> None:
     assert unsupported_facts("Submit within 45 days, error GP-1003.", sources) == {"45", "GP-1003"}
     assert not sentence_supported("Receipts are due by 31 March [1].", sources)
     assert not sentence_supported("The cap is £75 [4].", sources)  # cites a source that does not exist
+
+
+def test_strip_markdown_for_quotes() -> None:
+    from knowledge.markdown import strip_markdown
+
+    md = "- Capped at **£75 per person** (`€85` in Berlin)\n| Late meal | Up to £15 |\n|---|---|\n## Next"
+    assert strip_markdown(md) == "Capped at £75 per person (€85 in Berlin). Late meal: Up to £15. Next."

@@ -12,7 +12,8 @@ from app.models.fake import FakeChatModel
 from app.models.registry import Models
 from app.services.registry import Services
 from graphs.supervisor import build_supervisor
-from knowledge.retrieval import Hit
+from knowledge.answerability import Signals
+from knowledge.retrieval import Hit, Retrieval
 
 PASSAGE = (
     "Expenses — Client entertainment\nClient entertainment is capped at £75 per person including drinks. "
@@ -24,12 +25,9 @@ class StubRetriever:
     def __init__(self, hits: list[Hit], answerable: bool = True):
         self.hits, self._answerable, self.queries = hits, answerable, []
 
-    def search(self, query, user=None, *, k=5, mode="hybrid"):
+    def retrieve(self, query, user=None, *, k=5, mode="hybrid"):
         self.queries.append((query, user.id if user else None))
-        return self.hits[:k]
-
-    def answerable(self, query, hits):
-        return self._answerable
+        return Retrieval(self.hits[:k], Signals(0.7, 0.1, 10.0, 1.0, 0.0), self._answerable)
 
 
 def make_service(settings, db, model, retriever) -> ConversationService:

@@ -1,0 +1,73 @@
+"""Layer 2: keyword / pattern triggers loaded from ``triggers.yaml`` (configuration, not code)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from graphs.routing.routes import ROUTES
+
+TRIGGERS_FILE = Path(__file__).resolve().parent / "triggers.yaml"
+
+
+class RoutingConfigError(ValueError):
+    """A routing file is malformed; the message names the file and the entry."""
+
+
+@dataclass(frozen=True)
+class Trigger:
+    route: str
+    name: str
+    patterns: tuple[re.Pattern[str], ...]
+
+
+@dataclass(frozen=True)
+class TriggerMatch:
+    route: str
+    name: str
+    pattern: str
+
+
+def load_triggers(path: Path = TRIGGERS_FILE) -> list[Trigger]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise RoutingConfigError(f"{path}: cannot read triggers ({exc})") from None
+    entries = data.get("triggers")
+    if not isinstance(entries, list):
+        raise RoutingConfigError(f"{path}: expected a top-level 'triggers:' list")
+    out = []
+    for i, entry in enumerate(entries):
+        where = f"{path}: trigger #{i + 1}"
+        if not isinstance(entry, dict):
+            raise RoutingConfigError(f"{where}: must be a mapping with route, name, patterns")
+        route, name = entry.get("route"), entry.get("name") or f"rule{i + 1}"
+        if route not in ROUTES:
+            raise RoutingConfigError(f"{where} ({name}): unknown route {route!r}; valid: {', '.join(ROUTES)}")
+        patterns = entry.get("patterns") or []
+        if isinstance(patterns, str):
+            patterns = [patterns]
+        compiled = []
+        for p in patterns:
+            try:
+                compiled.append(re.compile(str(p), re.IGNORECASE))
+            except re.error as exc:
+                raise RoutingConfigError(f"{where} ({name}): bad pattern {p!r}: {exc}") from None
+        if not compiled:
+            raise RoutingConfigError(f"{where} ({name}): no patterns")
+        out.append(Trigger(route, str(name), tuple(compiled)))
+    return out
+
+
+def match_triggers(triggers: list[Trigger], text: str) -> list[TriggerMatch]:
+    """Every rule that fires, in file order (the file order is the priority order)."""
+    hits = []
+    for trig in triggers:
+        for pattern in trig.patterns:
+            if pattern.search(text):
+                hits.append(TriggerMatch(trig.route, trig.name, pattern.pattern))
+                break
+    return hits
