@@ -33,7 +33,7 @@ ARTICLES = {
     "fin-mileage": ("Mileage claims", "finance", "all",
                     "Business mileage is reimbursed at 45p per mile for the first 10,000 miles in a tax year."),
     "hr-salary-bands": ("Salary bands for managers", "hr", "managers",
-                        "Band M2 ranges from £68,000 to £84,000. Calibration meetings happen in the first week of May."),
+                        "Band M2 ranges from £68,000 to £84,000. Calibration happens in the first week of May."),
 }
 
 
