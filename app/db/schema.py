@@ -69,3 +69,26 @@ class Conversation(Base):
     title: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Handoff(Base):
+    """A conversation queued for a person (HR or IT staff). The staff desk works from this table."""
+
+    __tablename__ = "handoffs"
+    __table_args__ = (Index("ix_handoff_queue_state", "queue", "state"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    reference: Mapped[str] = mapped_column(String(20), unique=True)
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
+    thread_id: Mapped[str] = mapped_column(String(100), index=True)
+    user_id: Mapped[str] = mapped_column(String(64), index=True)
+    queue: Mapped[str] = mapped_column(String(20))  # hr | it
+    priority: Mapped[str] = mapped_column(String(10), default="normal")  # low | normal | high | urgent
+    reason: Mapped[str] = mapped_column(String(60))  # requested | sensitive | low_confidence | critical_incident
+    summary: Mapped[str] = mapped_column(Text, default="")
+    transcript: Mapped[list] = mapped_column(JSON, default=list)  # last messages, redacted
+    state: Mapped[str] = mapped_column(String(20), default="waiting")  # waiting | claimed | resolved | returned
+    assigned_to: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

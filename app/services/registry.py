@@ -9,6 +9,7 @@ from app.db.engine import Database
 from app.services.audit import SqlAuditLog
 from app.services.conversations import SqlConversations
 from app.services.directory import SqlPeople
+from app.services.handoffs import SqlHandoffs
 from app.settings import Settings
 
 if TYPE_CHECKING:
@@ -21,6 +22,7 @@ class Services:
     audit: SqlAuditLog
     people: SqlPeople
     conversations: SqlConversations
+    handoffs: SqlHandoffs
     settings: Settings | None = None
     knowledge: Retriever | None = field(default=None, repr=False)
 
@@ -31,6 +33,7 @@ class Services:
             audit=SqlAuditLog(db),
             people=SqlPeople(db),
             conversations=SqlConversations(db),
+            handoffs=SqlHandoffs(db),
             settings=settings,
             knowledge=retriever,
         )

@@ -17,7 +17,7 @@ from langgraph.runtime import Runtime
 from app.errors import ModelUnavailable
 from app.prompts import load_prompt, render_prompt
 from graphs.context import Context
-from graphs.state import State
+from graphs.state import State, last_user_text
 from graphs.streaming import emit_token
 from knowledge.guard import SENTENCE_END, sentence_supported, split_sentences
 from knowledge.markdown import strip_markdown
@@ -31,13 +31,6 @@ NO_ANSWER_ACTIONS = [
     {"name": "open_ticket", "label": "Open a ticket"},
     {"name": "talk_to_person", "label": "Talk to a person"},
 ]
-
-
-def last_user_text(state: State) -> str:
-    for message in reversed(state.get("messages", [])):
-        if isinstance(message, HumanMessage):
-            return str(message.content)
-    return ""
 
 
 def pick_sources(hits: list[Hit]) -> list[Hit]:
@@ -86,7 +79,7 @@ def extractive_answer(question: str, sources: list[Hit]) -> str:
 async def knowledge_node(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """Retrieve, answer with citations (guarded), or say plainly that the knowledge base has no answer."""
     ctx = runtime.context
-    question = last_user_text(state)
+    question = state.get("replay_text") or last_user_text(state)
     # Retrieval embeds the query and reads Chroma: blocking work, kept off the event loop.
     retriever = await asyncio.to_thread(lambda: ctx.services.retriever)
     found = await asyncio.to_thread(retriever.retrieve, question, ctx.user, k=6)

@@ -38,4 +38,4 @@ async def respond_node(state: State, runtime: Runtime[Context]) -> dict[str, Any
             parts.append(text)
             emit_token(runtime, text)
     reply = "".join(parts).strip() or "Sorry, I don't have an answer for that. Shall I open a ticket for you?"
-    return {"messages": [AIMessage(reply)], "turn_count": state.get("turn_count", 0) + 1}
+    return {"messages": [AIMessage(reply)]}

@@ -12,6 +12,7 @@ from app.models.fake import FakeChatModel
 from app.models.registry import Models
 from app.services.registry import Services
 from graphs.supervisor import build_supervisor
+from tests.fakes import fake_router
 
 
 @pytest.fixture
@@ -22,7 +23,9 @@ def fake() -> FakeChatModel:
 @pytest.fixture
 def service(settings, db, fake) -> ConversationService:
     graph = build_supervisor().compile(checkpointer=InMemorySaver())
-    return ConversationService(settings, graph, Services.from_db(db), Models(settings, answer_model=fake))
+    return ConversationService(
+        settings, graph, Services.from_db(db), Models(settings, answer_model=fake), fake_router()
+    )
 
 
 @pytest.fixture
@@ -37,7 +40,7 @@ async def collect(service, user, thread, text):
 async def test_turn_streams_tokens_then_final(service, alice) -> None:
     events = await collect(service, alice, "t1", "hello there")
     kinds = [e.type for e in events]
-    assert kinds[0] == "step" and events[0].name == "route"
+    assert kinds[0] == "step" and events[0].name == "dispatch"
     assert kinds.count("token") > 3
     assert kinds[-1] == "final"
     final = events[-1]
@@ -132,11 +135,11 @@ async def test_ask_collects_a_turn(service, alice) -> None:
     out = await service.ask(alice, "t9", "hello")
     assert out["reply"] and out["route"] == "smalltalk" and out["thread_id"] == "t9"
     assert out["streamed_tokens"] > 1 and out["error"] is None
-    assert any(s["name"] == "route" for s in out["steps"])
+    assert any(s["name"] == "dispatch" for s in out["steps"])
 
 
 async def test_step_events_carry_route_decision(service, alice) -> None:
     events = await collect(service, alice, "t1", "my laptop is broken")
-    step = next(e for e in events if isinstance(e, StepEvent) and e.name == "route")
+    step = next(e for e in events if isinstance(e, StepEvent) and e.name == "dispatch")
     assert step.detail["route"] == "incident"
     assert {"confidence", "layer", "alternatives"} <= set(step.detail)

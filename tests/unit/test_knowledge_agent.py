@@ -14,6 +14,7 @@ from app.services.registry import Services
 from graphs.supervisor import build_supervisor
 from knowledge.answerability import Signals
 from knowledge.retrieval import Hit, Retrieval
+from tests.fakes import fake_router
 
 PASSAGE = (
     "Expenses — Client entertainment\nClient entertainment is capped at £75 per person including drinks. "
@@ -33,7 +34,7 @@ class StubRetriever:
 def make_service(settings, db, model, retriever) -> ConversationService:
     graph = build_supervisor().compile(checkpointer=InMemorySaver())
     services = Services.from_db(db, settings, retriever=retriever)
-    return ConversationService(settings, graph, services, Models(settings, answer_model=model))
+    return ConversationService(settings, graph, services, Models(settings, answer_model=model), fake_router())
 
 
 @pytest.fixture
@@ -90,7 +91,7 @@ async def test_model_says_not_in_sources(settings, db, hit) -> None:
 async def test_nothing_relevant_says_so_and_offers_next_steps(settings, db, hit) -> None:
     model = FakeChatModel(responses=["should not be called"])
     service = make_service(settings, db, model, StubRetriever([hit], answerable=False))
-    _, final = await run(service, "what is the parking fee in Berlin?")
+    _, final = await run(service, "what is the policy on parking fees in Berlin?")
     assert "couldn't find" in final.reply and not final.sources
     assert [a["name"] for a in final.actions] == ["open_ticket", "talk_to_person"]
     assert model.calls == []

@@ -1,0 +1,76 @@
+"""Short deterministic replies: out of scope, clarifying questions, command acknowledgements, resume offers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langchain_core.messages import AIMessage
+from langgraph.runtime import Runtime
+
+from app.prompts import load_prompt, render_prompt
+from graphs.context import Context
+from graphs.flows import FLOW_LABELS
+from graphs.state import State
+from graphs.streaming import emit_token
+
+
+def say(runtime: Runtime[Context], text: str, **update: Any) -> dict[str, Any]:
+    """Send a complete reply (as one token event) and record it as the turn's AI message."""
+    emit_token(runtime, text)
+    return {"messages": [AIMessage(text)], **update}
+
+
+def out_of_scope_node(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
+    """A polite decline; no flow starts."""
+    return say(runtime, load_prompt("out_of_scope"))
+
+
+def clarify_node(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
+    """Offer the two most likely routes as buttons; the answer is resolved by the dispatcher next turn."""
+    options = (state.get("pending_clarify") or {}).get("options") or []
+    first, second = ([*options, "something else", "something else"])[:2]
+    text = render_prompt("clarify", first=FLOW_LABELS.get(first, first), second=FLOW_LABELS.get(second, second))
+    actions = [
+        {"name": "choose_route", "label": FLOW_LABELS.get(r, r).capitalize(), "payload": {"route": r}} for r in options
+    ]
+    return say(runtime, text, actions=actions)
+
+
+def command_node(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
+    """Acknowledge cancel / start over / declining a resume offer."""
+    ctx = runtime.context
+    command = (state.get("route_info") or {}).get("command")
+    flow = state.get("cancelled_flow")
+    label = FLOW_LABELS.get(flow or "", "request")
+    if command == "start_over":
+        text = "OK, let's start over. What can I help you with?"
+    elif command == "decline_resume":
+        text = f"OK, I've dropped your {label}. Anything else I can help with?"
+    elif flow:
+        text = f"OK, I've cancelled your {label}. Anything else I can help with?"
+    else:
+        text = "There's nothing in progress to cancel. What can I help you with?"
+    if flow:
+        ctx.services.audit.append(ctx.user.id, "flow.cancelled", thread_id=ctx.thread_id, flow=flow, command=command)
+    return say(runtime, text, cancelled_flow=None)
+
+
+def wrapup_node(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
+    """After a specialist finished: offer to resume the most recently parked flow."""
+    parked = state.get("parked_flows") or []
+    if state.get("active_flow") or not parked or state.get("handler") == "command":
+        return {}
+    flow = parked[-1]["flow"]
+    offer = f"Shall we get back to your {FLOW_LABELS.get(flow, 'request')}?"
+    messages = state.get("messages") or []
+    last = messages[-1] if messages else None
+    emit_token(runtime, "\n\n" + offer)
+    actions = [
+        *(state.get("actions") or []),
+        {"name": "resume", "label": "Yes", "payload": {}},
+        {"name": "decline_resume", "label": "No", "payload": {}},
+    ]
+    update: dict[str, Any] = {"offer_resume": flow, "actions": actions}
+    if isinstance(last, AIMessage):
+        update["messages"] = [AIMessage(f"{last.content}\n\n{offer}", id=last.id)]
+    return update
