@@ -153,9 +153,7 @@ async def _ask(settings: Settings, user_id: str, thread_id: str, text: str, stre
     async with ConversationService.open(settings) as svc:
         user = svc.services.people.get(user_id)
         if user is None:
-            fail(
-                f"No user {user_id!r} in the directory; run `concierge seed` or pick one from `concierge users`."
-            )
+            fail(f"No user {user_id!r} in the directory; run `concierge seed` or pick one from `concierge users`.")
         if not stream:
             return await svc.ask(user, thread_id, text, channel="cli")
         result: dict = {}
@@ -207,9 +205,7 @@ async def _chat(settings: Settings, user_id: str, thread_id: str) -> None:
         user = svc.services.people.get(user_id)
         if user is None:
             fail(f"No user {user_id!r} in the directory; run `concierge seed`.")
-        console.print(
-            f"[bold]Concierge[/bold] — signed in as {user.name}. Thread {thread_id}. Ctrl-D to quit."
-        )
+        console.print(f"[bold]Concierge[/bold] — signed in as {user.name}. Thread {thread_id}. Ctrl-D to quit.")
         loop = asyncio.get_running_loop()
         while True:
             try:
@@ -319,6 +315,99 @@ def eval_retrieval(
         table.add_row(metric, *(fmt.format(m[metric]) for m in methods.values()))
     console.print(table)
     console.print(f"Access-control leaks (employee retrieving restricted chunks): {result['access_leaks']}")
+
+
+def _router(settings: Settings, tiebreak: bool | None = None):
+    from graphs.routing.build import build_router
+    from graphs.routing.triggers import RoutingConfigError
+
+    if tiebreak is not None:
+        settings = settings.model_copy(update={"routing_tiebreak": tiebreak})
+    try:
+        from app.models.registry import Models
+
+        return build_router(settings, Models(settings))
+    except RoutingConfigError as exc:
+        fail(str(exc), 2)
+
+
+@app.command()
+def route(
+    text: Annotated[str, typer.Argument(help="The message to route.")],
+    as_json: JsonOpt = False,
+    tiebreak: Annotated[bool | None, typer.Option(help="Use the small-LM tie-break (default: settings).")] = None,
+) -> None:
+    """Route one message: route, confidence, deciding layer and alternatives."""
+    settings = settings_or_exit()
+    decision = _router(settings, tiebreak).decide(text)
+    data = decision.to_dict()
+    if as_json:
+        print(json.dumps(data, indent=2))
+        return
+    console.print(
+        f"[bold]{data['route']}[/bold]  confidence {data['confidence']:.2f}  layer {data['layer']}"
+        + (f"  rule {data['rule']}" if data["rule"] else "")
+        + ("  (would ask to clarify)" if data["clarify"] else "")
+    )
+    for alt in data["alternatives"]:
+        console.print(f"  {alt['route']:<15} {alt['confidence']:.2f}")
+
+
+@eval_app.command("routing")
+def eval_routing(
+    file: Annotated[
+        Path | None, typer.Argument(help="JSONL of {text, expected} (default: tests/data/routing_eval.jsonl).")
+    ] = None,
+    train: Annotated[
+        Path | None, typer.Option(help="Few-shot mode: build the classifier from this JSONL only.")
+    ] = None,
+    test: Annotated[Path | None, typer.Option(help="Few-shot mode: evaluate on this JSONL.")] = None,
+    tiebreak: Annotated[bool | None, typer.Option(help="Use the small-LM tie-break (default: settings).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Accuracy, macro-F1, per-route precision/recall, out-of-scope recall, confusion matrix, latency."""
+    from graphs.routing.evaluation import evaluate_few_shot, evaluate_router, load_labelled
+
+    settings = settings_or_exit()
+    if (train is None) != (test is None):
+        fail("Few-shot mode needs both --train and --test.", 2)
+    for path in (file, train, test):
+        if path is not None and not path.is_file():
+            fail(f"{path} does not exist.", 2)
+    with err.status("Evaluating routing…"):
+        if train is not None and test is not None:
+            result = evaluate_few_shot(load_labelled(train), load_labelled(test))
+        else:
+            default = Path(__file__).resolve().parent.parent / "tests" / "data" / "routing_eval.jsonl"
+            result = evaluate_router(_router(settings, tiebreak), load_labelled(file or default))
+    if as_json:
+        print(json.dumps(result, indent=2))
+        return
+    _print_routing(result)
+
+
+def _print_routing(result: dict) -> None:
+    summary = Table(title=f"Routing on {result['n']} messages")
+    summary.add_column("metric")
+    summary.add_column("value", justify="right")
+    for key in ("accuracy", "macro_f1", "oos_recall", "in_scope_accuracy", "in_scope_rejection_rate", "clarify_rate"):
+        if key in result:
+            summary.add_row(key, f"{result[key]:.3f}")
+    summary.add_row("latency p50 / p95 (ms)", f"{result['latency_p50_ms']:.1f} / {result['latency_p95_ms']:.1f}")
+    if "layers" in result:
+        summary.add_row("decided by layer", ", ".join(f"{k} {v}" for k, v in sorted(result["layers"].items())))
+    console.print(summary)
+    per = Table("route", "precision", "recall", "f1", "support", title="Per route")
+    for label, m in sorted(result["per_route"].items()):
+        per.add_row(label, f"{m['precision']:.3f}", f"{m['recall']:.3f}", f"{m['f1']:.3f}", str(m["support"]))
+    console.print(per)
+    labels = sorted(result["confusion"])
+    if len(labels) <= 12:
+        predicted = sorted({p for row in result["confusion"].values() for p in row})
+        conf = Table("expected \\ predicted", *[p[:8] for p in predicted], title="Confusion matrix")
+        for e in labels:
+            conf.add_row(e, *[str(result["confusion"][e].get(p, "")) for p in predicted])
+        console.print(conf)
 
 
 def main() -> None:

@@ -1,0 +1,1 @@
+"""Layered routing of employee messages to the supervisor's routes."""
