@@ -410,6 +410,70 @@ def _print_routing(result: dict) -> None:
         console.print(conf)
 
 
+@app.command("test-conversations")
+def test_conversations(
+    paths: Annotated[list[Path], typer.Argument(help="YAML scripts or folders of them.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Run conversation scripts; exit code 1 if any step fails (printing which step and why)."""
+    from app.convtests import ScriptError, script_paths
+
+    settings = settings_or_exit()
+    files = script_paths(paths)
+    if not files:
+        fail("No conversation scripts found.", 2)
+    try:
+        results = asyncio.run(_run_scripts(settings, files))
+    except ScriptError as exc:
+        fail(str(exc), 2)
+    failed = [r for r in results if not r.passed]
+    if as_json:
+        print(
+            json.dumps(
+                [
+                    {
+                        "name": r.name,
+                        "path": r.path,
+                        "passed": r.passed,
+                        "steps": [
+                            {
+                                "step": s.index,
+                                "user": s.message,
+                                "passed": s.passed,
+                                "route": s.route,
+                                "reply": s.reply,
+                                "failures": s.failures,
+                            }
+                            for s in r.steps
+                        ],
+                    }
+                    for r in results
+                ],
+                indent=2,
+            )
+        )
+    else:
+        for r in results:
+            mark = "[green]PASS[/green]" if r.passed else "[red]FAIL[/red]"
+            console.print(f"{mark} {r.name} ({r.path})")
+            for s in r.steps:
+                if not s.passed:
+                    console.print(f"    step {s.index} ({s.message!r}):")
+                    for f in s.failures:
+                        console.print(f"      - {f}")
+        console.print(f"{len(results) - len(failed)} passed, {len(failed)} failed")
+    if failed:
+        raise typer.Exit(1)
+
+
+async def _run_scripts(settings: Settings, files: list[Path]):
+    from app.conversation import ConversationService
+    from app.convtests import run_script
+
+    async with ConversationService.open(settings) as svc:
+        return [await run_script(svc, f) for f in files]
+
+
 def main() -> None:
     app()
 

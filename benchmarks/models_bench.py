@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 from langchain_core.messages import HumanMessage, SystemMessage  # noqa: E402
 
-from app.models.embedded import llama_kwargs, load_llama  # noqa: E402
+from app.models.embedded import cpu_threads, llama_kwargs, load_llama  # noqa: E402
 from app.models.factory import get_chat_model  # noqa: E402
 from app.models.gguf import resolve_gguf  # noqa: E402
 from app.prompts import render_prompt  # noqa: E402
@@ -356,6 +356,7 @@ class ModelResult:
     model: str
     gguf: str
     size_mb: float
+    threads: int
     load_s: list[float] = field(default_factory=list)
     prompt_tps: list[float] = field(default_factory=list)
     gen_tps: list[float] = field(default_factory=list)
@@ -381,10 +382,16 @@ class ModelResult:
             "model": self.model,
             "gguf": self.gguf,
             "size_mb": round(self.size_mb, 1),
+            "threads": self.threads,
             "load_s": round(med(self.load_s), 3),
             "prompt_tok_s": round(med(self.prompt_tps), 1),
             "gen_tok_s": round(med(self.gen_tps), 1),
             "ttft_s": round(med(self.ttft_s), 3),
+            # Best of the runs: the closest figure to an idle machine when other work competes for the cores.
+            "load_s_best": round(min(self.load_s), 3),
+            "prompt_tok_s_best": round(max(self.prompt_tps), 1),
+            "gen_tok_s_best": round(max(self.gen_tps), 1),
+            "ttft_s_best": round(min(self.ttft_s), 3),
             "ttft_prompt_tokens": self.ttft_prompt_tokens,
         }
         for task in ("qa", "extract", "summary"):
@@ -492,6 +499,7 @@ def measure_quality(name: str, settings, result: ModelResult, log) -> None:
 COLUMNS = [
     ("Model", "model"),
     ("GGUF MB", "size_mb"),
+    ("Threads", "threads"),
     ("Load s", "load_s"),
     ("Prompt tok/s", "prompt_tok_s"),
     ("Gen tok/s", "gen_tok_s"),
@@ -510,7 +518,13 @@ def cell(summary: dict[str, Any], key: str) -> str:
         if key == "extract":
             text += f", fields {summary['extract_field_accuracy']:.0%}"
         return text
-    value = summary[key]
+    text = _num(summary[key])
+    if f"{key}_best" in summary:
+        text += f" ({_num(summary[f'{key}_best'])})"
+    return text
+
+
+def _num(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.2f}" if value < 10 else f"{value:.0f}"
     return str(value)
@@ -554,9 +568,9 @@ def markdown(results: list[ModelResult], info: dict[str, Any], runs: int, starte
         f"- Machine: {info['cores']} cores ({info['cpu']}), no GPU; 1-min load average {info['load_avg_start']} at "
         f"the start, {info['load_avg_1m']} at the end (other work on the machine slows llama.cpp a lot)",
         f"- llama-cpp-python {info['llama_cpp_python']}, Python {info['python']}; app Llama arguments "
-        "(n_threads = n_threads_batch = cores, n_batch 256, n_ctx 2048)",
-        f"- Speed: median of {runs} run(s). Quality: temperature 0, 8 cases per task, scored automatically "
-        "(`benchmarks/models_bench.py`). Case time in brackets is the median seconds per case.",
+        "(n_threads = n_threads_batch = Threads column, n_batch 256, n_ctx 2048)",
+        f"- Speed: median of {runs} run(s), best run in brackets. Quality: temperature 0, 8 cases per task, "
+        "scored automatically (`benchmarks/models_bench.py`); case time in brackets is the median seconds per case.",
         "",
         "| " + " | ".join(title for title, _ in COLUMNS) + " |",
         "|" + "|".join("---" for _ in COLUMNS) + "|",
@@ -588,7 +602,9 @@ def print_table(results: list[ModelResult], info: dict[str, Any], runs: int) -> 
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"Embedded models — {info['cores']} cores, no GPU, median of {runs} run(s)", show_lines=False)
+    table = Table(
+        title=f"Embedded models — {info['cores']} cores, no GPU, median (best) of {runs} run(s)", show_lines=False
+    )
     for title, _ in COLUMNS:
         table.add_column(title, justify="left" if title == "Model" else "right")
     for r in results:
@@ -606,6 +622,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print the results as JSON instead of a table")
     parser.add_argument("--models", default=",".join(EMBEDDED_MODELS), help="comma-separated embedded names")
     parser.add_argument("--no-quality", action="store_true", help="speed only")
+    parser.add_argument(
+        "--threads",
+        default="0",
+        help="comma-separated llama.cpp thread counts to time (0 = the app default, all cores); "
+        "quality is scored with the first",
+    )
     parser.add_argument("--output", type=Path, default=RESULTS, help="Markdown file to write")
     args = parser.parse_args(argv)
 
@@ -613,16 +635,19 @@ def main(argv: list[str] | None = None) -> int:
         print(msg, file=sys.stderr, flush=True)
 
     started = dt.datetime.now()
-    settings = load_settings(data_dir=Path(os.environ.get("CONCIERGE_TEST_MODELS_DIR", ROOT / "data")))
+    data_dir = Path(os.environ.get("CONCIERGE_TEST_MODELS_DIR", ROOT / "data"))
+    thread_counts = [int(t) for t in args.threads.split(",") if t.strip()] or [0]
     results = []
     for name in [m.strip() for m in args.models.split(",") if m.strip()]:
-        path = resolve_gguf(name, settings.data_dir / "models", None)
-        log(f"{name}: {path}")
-        result = ModelResult(name, path.name, path.stat().st_size / 1e6)
-        measure_speed(name, path, settings, max(args.runs, 1), result, log)
-        if not args.no_quality:
-            measure_quality(name, settings, result, log)
-        results.append(result)
+        for i, threads in enumerate(thread_counts):
+            settings = load_settings(data_dir=data_dir, llm_threads=threads)
+            path = resolve_gguf(name, settings.data_dir / "models", None)
+            log(f"{name}, {threads or 'all'} threads: {path}")
+            result = ModelResult(name, path.name, path.stat().st_size / 1e6, threads or cpu_threads())
+            measure_speed(name, path, settings, max(args.runs, 1), result, log)
+            if i == 0 and not args.no_quality:
+                measure_quality(name, settings, result, log)
+            results.append(result)
 
     info = machine()
     args.output.parent.mkdir(parents=True, exist_ok=True)
@@ -633,7 +658,7 @@ def main(argv: list[str] | None = None) -> int:
             "machine": info,
             "runs": args.runs,
             "models": [r.summary() for r in results],
-            "cases": {r.model: [c.__dict__ for c in r.cases] for r in results},
+            "cases": {r.model: [c.__dict__ for c in r.cases] for r in results if r.cases},
         }
         print(json.dumps(payload, indent=2))
     else:

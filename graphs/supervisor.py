@@ -15,18 +15,19 @@ from graphs.nodes.replies import clarify_node, command_node, out_of_scope_node, 
 from graphs.nodes.respond import respond_node
 from graphs.state import InputState, State
 
-# Route (or internal handler) -> node. Routes whose specialist agent has not landed yet are answered by the
-# general responder, which is told not to invent tickets, numbers or policies.
+# Route (or internal handler) -> node. Until their specialist agents land, incident, password, onboarding,
+# offboarding and leave turns are answered from the knowledge base (grounded and cited, or an honest "not
+# found" with a ticket/person offer) — never by free generation, which would invent policies and steps.
 HANDLERS = {
     "knowledge": "knowledge",
     "human_handoff": "human_handoff",
     "out_of_scope": "out_of_scope",
     "smalltalk": "respond",
-    "incident": "respond",
-    "password_reset": "respond",
-    "onboarding": "respond",
-    "offboarding": "respond",
-    "leave": "respond",
+    "incident": "knowledge",
+    "password_reset": "knowledge",
+    "onboarding": "knowledge",
+    "offboarding": "knowledge",
+    "leave": "knowledge",
     "clarify": "clarify",
     "command": "command",
 }

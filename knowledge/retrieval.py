@@ -174,6 +174,15 @@ class Retriever:
         sig = signals(tokenize(query), dense, keyword, corpus.vocabulary, tokenize)
         return Retrieval(hits[:k], sig, self.gate.answerable(sig))
 
+    def rank_sentences(self, query: str, sentences: list[str]) -> list[float]:
+        """Cosine similarity of each sentence to the query (for choosing the evidence to answer from)."""
+        if not sentences:
+            return []
+        from app.embeddings import embed
+
+        vectors = embed([query, *sentences], self.settings.embedding_model)
+        return [float(v) for v in vectors[1:] @ vectors[0]]
+
     def search(self, query: str, user: User | None = None, *, k: int = 5, mode: Mode = "hybrid") -> list[Hit]:
         return self.retrieve(query, user, k=k, mode=mode).hits
 

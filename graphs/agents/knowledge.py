@@ -1,14 +1,18 @@
 """Knowledge agent: cited answers from the knowledge base that never state an unsupported fact.
 
-The model's answer streams sentence by sentence; each sentence is checked against the retrieved text
-before the employee sees it. If a sentence is unsupported, or the model is unavailable, the rest of the
-answer is an extractive quote of the best passage, cited.
+Evidence first, wording second: code picks the sentences of the retrieved passages that answer the question
+(embedding similarity plus shared words), and the model only rephrases those few sentences. Each sentence the
+model writes is checked against the evidence before the employee sees it and gets its citation from code.
+If the model is unavailable, slow to say anything useful, or states something unsupported, the answer is the
+evidence itself, quoted and cited. A small model cannot be trusted to cite; code can.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import re
+from dataclasses import dataclass
 from typing import Any
 
 from langchain_core.messages import AIMessage, HumanMessage
@@ -19,18 +23,25 @@ from app.prompts import load_prompt, render_prompt
 from graphs.context import Context
 from graphs.state import State, last_user_text
 from graphs.streaming import emit_token
-from knowledge.guard import SENTENCE_END, sentence_supported, split_sentences
+from knowledge.guard import SENTENCE_END, facts, sentence_supported, split_sentences
 from knowledge.markdown import strip_markdown
 from knowledge.retrieval import Hit, tokenize
 
 log = logging.getLogger(__name__)
 
 MAX_SOURCES = 3
-MAX_SOURCE_WORDS = 140
+EVIDENCE_SENTENCES = 2
 NO_ANSWER_ACTIONS = [
     {"name": "open_ticket", "label": "Open a ticket"},
     {"name": "talk_to_person", "label": "Talk to a person"},
 ]
+_JUNK = ("NOT_IN_SOURCES", "Document", "Fact ", "Question:")
+
+
+@dataclass(frozen=True)
+class Evidence:
+    sentence: str
+    source: int  # 1-based index into the sources list
 
 
 def pick_sources(hits: list[Hit]) -> list[Hit]:
@@ -54,25 +65,47 @@ def source_list(sources: list[Hit]) -> list[dict[str, Any]]:
     ]
 
 
-def format_sources(sources: list[Hit]) -> str:
-    lines = []
-    for i, h in enumerate(sources, 1):
-        words = h.passage.split()
-        text = " ".join(words[:MAX_SOURCE_WORDS]) + (" …" if len(words) > MAX_SOURCE_WORDS else "")
-        lines.append(f"[{i}] {h.title} — {h.section or 'Overview'}: {text}")
-    return "\n".join(lines)
-
-
-def extractive_answer(question: str, sources: list[Hit]) -> str:
-    """Quote the one or two sentences of the best source that share the most words with the question."""
-    best = sources[0]
+def select_evidence(question: str, sources: list[Hit], scores: list[float], k: int = EVIDENCE_SENTENCES):
+    """The ``k`` best sentences by the retriever's scores plus shared words, kept in reading order."""
+    candidates = [Evidence(s, i + 1) for i, h in enumerate(sources) for s in split_sentences(strip_markdown(h.passage))]
     q = set(tokenize(question))
-    sentences = split_sentences(strip_markdown(best.passage)) or [strip_markdown(best.passage)]
-    scored = sorted(range(len(sentences)), key=lambda i: (-len(q & set(tokenize(sentences[i]))), i))
-    top = sorted(scored[:2])
-    quote = " ".join(sentences[i] for i in top)
+    ranked = sorted(
+        range(len(candidates)),
+        key=lambda j: (
+            -(scores[j] + 0.04 * len(q & set(tokenize(candidates[j].sentence))) - 0.02 * candidates[j].source)
+        ),
+    )
+    best_source = candidates[ranked[0]].source if ranked else 1
+    # Keep the evidence in one article's voice: the best sentence's source, plus the next best from it.
+    picked = [j for j in ranked if candidates[j].source == best_source][:k]
+    return [candidates[j] for j in sorted(picked)]
+
+
+def evidence_sentences(sources: list[Hit]) -> list[str]:
+    return [s for h in sources for s in split_sentences(strip_markdown(h.passage))]
+
+
+def cite(sentence: str, sources: list[Hit]) -> str:
+    """Cite the source that shares the most facts and words with the sentence (the model's own markers go)."""
+    sentence = re.sub(r"\s*\[\d+\]", "", sentence).strip()
+    words, numbers = set(tokenize(sentence)), facts(sentence)
+    best = max(
+        range(len(sources)),
+        key=lambda i: (len(numbers & facts(sources[i].passage)), len(words & set(tokenize(sources[i].passage))), -i),
+    )
+    end = sentence[-1] if sentence[-1:] in ".!?" else ""
+    return f"{sentence.removesuffix(end).rstrip()} [{best + 1}]{end}"
+
+
+def extractive_answer(evidence: list[Evidence], sources: list[Hit]) -> str:
+    src = sources[evidence[0].source - 1]
+    quote = " ".join(e.sentence for e in evidence)
     return render_prompt(
-        "knowledge_extractive", title=best.title, section=best.section or "overview", quote=quote.strip()
+        "knowledge_extractive",
+        title=src.title,
+        section=src.section or "overview",
+        quote=quote,
+        n=str(evidence[0].source),
     )
 
 
@@ -83,16 +116,17 @@ async def knowledge_node(state: State, runtime: Runtime[Context]) -> dict[str, A
     # Retrieval embeds the query and reads Chroma: blocking work, kept off the event loop.
     retriever = await asyncio.to_thread(lambda: ctx.services.retriever)
     found = await asyncio.to_thread(retriever.retrieve, question, ctx.user, k=6)
-    hits = found.hits
-    if not found.answerable or not hits:
+    if not found.answerable or not found.hits:
         reply = load_prompt("knowledge_no_answer")
         emit_token(runtime, reply)
         ctx.services.audit.append(ctx.user.id, "knowledge.no_answer", thread_id=ctx.thread_id, question=question)
         return {"messages": [AIMessage(reply)], "sources": [], "actions": NO_ANSWER_ACTIONS}
 
-    sources = pick_sources(hits)
-    texts = [s.passage for s in sources]
-    reply, mode = await _guarded_answer(runtime, question, sources, texts)
+    sources = pick_sources(found.hits)
+    sentences = evidence_sentences(sources)
+    scores = await asyncio.to_thread(retriever.rank_sentences, question, sentences)
+    evidence = select_evidence(question, sources, scores)
+    reply, mode = await _answer(runtime, question, evidence, sources)
     ctx.services.audit.append(
         ctx.user.id,
         "knowledge.answered",
@@ -103,40 +137,47 @@ async def knowledge_node(state: State, runtime: Runtime[Context]) -> dict[str, A
     return {"messages": [AIMessage(reply)], "sources": source_list(sources), "actions": []}
 
 
-async def _guarded_answer(runtime: Runtime[Context], question: str, sources: list[Hit], texts: list[str]):
-    """Stream checked sentences; switch to the extractive answer at the first unsupported one."""
+async def _answer(runtime: Runtime[Context], question: str, evidence: list[Evidence], sources: list[Hit]):
+    """Stream the model's checked, cited sentences; fall back to quoting the evidence."""
     ctx = runtime.context
-    prompt = render_prompt("knowledge_answer", sources=format_sources(sources), question=question)
+    allowed = [e.sentence for e in evidence]
+    prompt = render_prompt("knowledge_answer", facts="\n".join(f"- {e.sentence}" for e in evidence), question=question)
     emitted: list[str] = []
     buffer = ""
+
+    def accept(sentence: str) -> bool:
+        unfinished = sentence.rstrip().endswith((":", ",", ";", "-"))
+        if unfinished or any(j in sentence for j in _JUNK) or len(sentence.split()) < 3:
+            return False
+        if not sentence_supported(sentence, allowed):
+            return False
+        emitted.append(cite(sentence, sources))
+        emit_token(runtime, (" " if len(emitted) > 1 else "") + emitted[-1])
+        return True
+
     try:
         model = await asyncio.to_thread(ctx.models.answer)
         async for chunk in model.astream([HumanMessage(prompt)]):
             buffer += chunk.text if isinstance(chunk.text, str) else str(chunk.content)
-            if "NOT_IN_SOURCES" in buffer:
-                break
             *done, buffer = SENTENCE_END.split(buffer)
             for sentence in (s.strip() for s in done if s.strip()):
-                if not sentence_supported(sentence, texts):
-                    return _fallback(runtime, question, sources, emitted, f"unsupported: {sentence[:80]}")
-                emitted.append(sentence)
-                emit_token(runtime, (" " if len(emitted) > 1 else "") + sentence)
-        tail = buffer.strip()
-        if tail and "NOT_IN_SOURCES" not in tail:
-            if not sentence_supported(tail, texts):
-                return _fallback(runtime, question, sources, emitted, f"unsupported: {tail[:80]}")
-            emitted.append(tail)
-            emit_token(runtime, (" " if len(emitted) > 1 else "") + tail)
+                if not accept(sentence):
+                    return _fallback(runtime, evidence, sources, emitted, f"rejected: {sentence[:80]}")
+                if len(emitted) >= 3:
+                    return " ".join(emitted), "generated"
+        if buffer.strip() and not accept(buffer.strip()):
+            return _fallback(runtime, evidence, sources, emitted, f"rejected: {buffer.strip()[:80]}")
     except ModelUnavailable as exc:
-        return _fallback(runtime, question, sources, emitted, f"model unavailable: {exc}")
+        return _fallback(runtime, evidence, sources, emitted, f"model unavailable: {exc}")
     if not emitted:
-        return _fallback(runtime, question, sources, emitted, "model gave no usable answer")
+        return _fallback(runtime, evidence, sources, emitted, "model gave no usable answer")
     return " ".join(emitted), "generated"
 
 
-def _fallback(runtime, question, sources, emitted: list[str], why: str) -> tuple[str, str]:
-    log.info("knowledge answer falls back to extractive (%s)", why)
-    quote = extractive_answer(question, sources)
-    text = ("\n\n" if emitted else "") + quote
+def _fallback(runtime, evidence: list[Evidence], sources: list[Hit], emitted: list[str], why: str):
+    log.info("knowledge answer falls back to the evidence (%s)", why)
+    if emitted:  # what was already shown is supported and cited; stop there rather than repeat it
+        return " ".join(emitted), "generated"
+    text = extractive_answer(evidence, sources)
     emit_token(runtime, text)
-    return (" ".join(emitted) + text).strip(), "extractive"
+    return text, "extractive"

@@ -13,7 +13,11 @@ How a prediction is made
    ``lr``        multinomial logistic regression on the embeddings (L-BFGS, L2);
    ``ensemble``  the ``lr`` probabilities averaged with a logistic regression on character 2-5-gram TF-IDF.
 
-   ``auto`` picks ``ensemble`` (the best on our routes and on CLINC150 in those benchmarks).
+   ``auto`` is ``ensemble``: the most accurate on our routes (90.6 % vs 88.8 % for ``lr``, 89.1 % ``knn``,
+   85.3 % ``centroid``; ``benchmarks/results/routing_methods.md``) and on CLINC150 as good as ``lr`` in-scope
+   with slightly better out-of-scope recall (``benchmarks/results/clinc150.md``). A SetFit-style fine-tune
+   (:func:`contrastive_finetune`) adds ~2 points on CLINC150 but nothing on our routes, and takes tens of
+   seconds to minutes on 2 CPU cores: benchmark-only.
 2. A *rejection score* (is this in scope, and is the model sure?) adds three standardised signals: the base
    model's top in-scope probability, the cosine to the nearest in-scope example and the cosine to the centroid of
    the predicted label. When the training set holds ``oos_label`` examples they are a label of their own (a win
@@ -27,8 +31,9 @@ on the *training* examples only: the threshold is the one that would reject ``re
 held-out in-scope examples; with out-of-scope examples in the training set it may be lower when that wins more
 held-out (in-scope accuracy + out-of-scope recall).
 
-Example embeddings are cached in ``cache_dir`` as ``<sha256 of model name, texts, labels>.npz`` so a restart
-does not re-embed; fitting from cached embeddings takes a few tens of milliseconds for ~500 examples.
+Example embeddings are cached in ``cache_dir`` as ``routing-<sha256 of model name, texts, labels>.npz`` so a
+restart does not re-embed; fitting from cached embeddings (6 fits: 5 folds + final) takes ~0.2 s CPU for
+``lr`` and ~0.5 s for ``ensemble`` with ~500 examples; ``predict_one`` is dominated by the query embedding.
 """
 
 from __future__ import annotations
@@ -67,7 +72,7 @@ class Prediction:
 
 
 # --------------------------------------------------------------------------------------------------------
-# Base models: (X, y, K, texts) -> object with .proba(Q, texts) -> (n, K)
+# Base models: (_Inputs, y, K) -> object with .proba(_Inputs) -> (n, K) probabilities
 # --------------------------------------------------------------------------------------------------------
 
 
@@ -77,11 +82,15 @@ def _softmax(z: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
-def fit_softmax_regression(X, y: np.ndarray, n_classes: int, *, C: float = 10.0, max_iter: int = 200):
+def fit_softmax_regression(
+    X, y: np.ndarray, n_classes: int, *, C: float = 10.0, max_iter: int = 200, init: tuple[Any, Any] | None = None
+):
     """Multinomial logistic regression, L2-penalised like scikit-learn's ``C``; X dense or scipy sparse.
 
-    Returns (W, b). Deterministic (starts from zero). With more features than examples (TF-IDF) it fits in the
-    row space of X instead (an orthonormal basis from the n×n Gram matrix): the same optimum, much faster.
+    Returns (W, b). Deterministic: starts from zero, or from ``init`` = (W, b) (a warm start, e.g. the fit on all
+    examples for a cross-validation fold: the problem is strictly convex, so only the iteration count changes).
+    With more features than examples (TF-IDF) it fits in the row space of X (an orthonormal basis from the n×n
+    Gram matrix): the same optimum, much faster.
     """
     n, d = X.shape
     if d > n:
@@ -91,12 +100,16 @@ def fit_softmax_regression(X, y: np.ndarray, n_classes: int, *, C: float = 10.0,
         keep = lam > 1e-10 * max(float(lam.max()), 1e-300)
         lam, U = lam[keep], U[:, keep]
         root = np.sqrt(lam)
-        w, b = _softmax_regression_primal(U * root, y, n_classes, C, max_iter)  # X = (U√Λ)Vᵀ, V = XᵀU/√Λ
-        return np.asarray(X.T @ (U / root)) @ w, b
-    return _softmax_regression_primal(np.asarray(X, dtype=np.float64), y, n_classes, C, max_iter)
+        # X = (U√Λ)Vᵀ with V = XᵀU/√Λ: fit w on U√Λ, then W = Vw (and a warm start maps as w0 = VᵀW0).
+        start = None if init is None else ((U / root).T @ np.asarray(X @ init[0]), init[1])
+        w, b = _softmax_regression_primal(U * root, y, n_classes, C, max_iter, start)
+        return np.asarray(X.T @ ((U / root) @ w)), b
+    return _softmax_regression_primal(np.asarray(X, dtype=np.float64), y, n_classes, C, max_iter, init)
 
 
-def _softmax_regression_primal(X: np.ndarray, y: np.ndarray, n_classes: int, C: float, max_iter: int):
+def _softmax_regression_primal(
+    X: np.ndarray, y: np.ndarray, n_classes: int, C: float, max_iter: int, init: tuple[Any, Any] | None
+):
     from scipy.optimize import minimize
 
     n, d = X.shape
@@ -115,37 +128,59 @@ def _softmax_regression_primal(X: np.ndarray, y: np.ndarray, n_classes: int, C: 
         G = (P - Y) / n
         return loss, np.concatenate([(X.T @ G + reg * W).ravel(), G.sum(axis=0)])
 
+    x0 = np.zeros(d * n_classes + n_classes)
+    if init is not None:
+        x0 = np.concatenate([np.asarray(init[0], dtype=np.float64).ravel(), np.asarray(init[1], dtype=np.float64)])
     res = minimize(
         objective,
-        np.zeros(d * n_classes + n_classes),
+        x0,
         jac=True,
         method="L-BFGS-B",
-        options={"maxiter": max_iter},
+        options={"maxiter": max_iter, "ftol": 1e-7, "gtol": 1e-4},
     )
     return res.x[: d * n_classes].reshape(d, n_classes), res.x[d * n_classes :]
 
 
-class _Centroid:
-    def __init__(self, X: np.ndarray, y: np.ndarray, K: int, texts: Sequence[str]):
-        C = np.zeros((K, X.shape[1]), dtype=np.float64)
-        np.add.at(C, y, X)
-        norms = np.linalg.norm(C, axis=1, keepdims=True)
-        self.present = norms[:, 0] > 0
-        self.C = C / np.where(norms > 0, norms, 1.0)
+@dataclass
+class _Inputs:
+    """What the base models see: embeddings, and character n-gram TF-IDF rows when the method uses text."""
 
-    def proba(self, Q: np.ndarray, texts: Sequence[str]) -> np.ndarray:
-        S = Q @ self.C.T
+    X: np.ndarray
+    A: Any = None  # scipy sparse (n, vocabulary) or None
+
+    def take(self, mask: np.ndarray) -> _Inputs:
+        return _Inputs(self.X[mask], None if self.A is None else self.A[np.flatnonzero(mask)])
+
+
+def _class_sums(X: np.ndarray, y: np.ndarray, K: int) -> np.ndarray:
+    onehot = np.zeros((K, len(y)), dtype=np.float64)
+    onehot[y, np.arange(len(y))] = 1.0
+    return onehot @ X
+
+
+def _normalised_centroids(X: np.ndarray, y: np.ndarray, K: int) -> tuple[np.ndarray, np.ndarray]:
+    C = _class_sums(X, y, K)
+    norms = np.linalg.norm(C, axis=1, keepdims=True)
+    return C / np.where(norms > 0, norms, 1.0), norms[:, 0] > 0
+
+
+class _Centroid:
+    def __init__(self, inp: _Inputs, y: np.ndarray, K: int, warm: Any = None):
+        self.C, self.present = _normalised_centroids(inp.X, y, K)
+
+    def proba(self, q: _Inputs) -> np.ndarray:
+        S = q.X @ self.C.T
         S[:, ~self.present] = -1.0
         return _softmax(_TEMPERATURE * S)
 
 
 class _Knn:
-    def __init__(self, X: np.ndarray, y: np.ndarray, K: int, texts: Sequence[str], k: int = _KNN_K):
-        self.X, self.y, self.K, self.k = X, y, K, k
+    def __init__(self, inp: _Inputs, y: np.ndarray, K: int, warm: Any = None):
+        self.X, self.y, self.K, self.k = inp.X, y, K, _KNN_K
 
-    def proba(self, Q: np.ndarray, texts: Sequence[str]) -> np.ndarray:
-        S = Q @ self.X.T
-        out = np.full((len(Q), self.K), -1.0)
+    def proba(self, q: _Inputs) -> np.ndarray:
+        S = q.X @ self.X.T
+        out = np.full((len(S), self.K), -1.0)
         for c in range(self.K):
             cols = S[:, self.y == c]
             if cols.shape[1] == 0:
@@ -156,11 +191,14 @@ class _Knn:
 
 
 class _LogReg:
-    def __init__(self, X: np.ndarray, y: np.ndarray, K: int, texts: Sequence[str], C: float = 10.0):
-        self.W, self.b = fit_softmax_regression(X.astype(np.float64), y, K, C=C)
+    C = 10.0
 
-    def proba(self, Q: np.ndarray, texts: Sequence[str]) -> np.ndarray:
-        return _softmax(Q @ self.W + self.b)
+    def __init__(self, inp: _Inputs, y: np.ndarray, K: int, warm: _LogReg | None = None):
+        init = None if warm is None else (warm.W, warm.b)
+        self.W, self.b = fit_softmax_regression(inp.X.astype(np.float64), y, K, C=self.C, init=init)
+
+    def proba(self, q: _Inputs) -> np.ndarray:
+        return _softmax(q.X @ self.W + self.b)
 
 
 class _CharTfidf:
@@ -169,31 +207,55 @@ class _CharTfidf:
     C = 10.0
     max_iter = 200
 
-    def __init__(self, X: np.ndarray, y: np.ndarray, K: int, texts: Sequence[str]):
-        from sklearn.feature_extraction.text import TfidfVectorizer
+    def __init__(self, inp: _Inputs, y: np.ndarray, K: int, warm: _CharTfidf | None = None):
+        init = None if warm is None else (warm.W, warm.b)
+        self.W, self.b = fit_softmax_regression(inp.A, y, K, C=self.C, max_iter=self.max_iter, init=init)
 
-        self.vec = TfidfVectorizer(
-            analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, lowercase=True, dtype=np.float32
-        )
-        A = self.vec.fit_transform(list(texts))
-        self.W, self.b = fit_softmax_regression(A, y, K, C=self.C, max_iter=self.max_iter)
+    def proba(self, q: _Inputs) -> np.ndarray:
+        return _softmax(np.asarray(q.A @ self.W) + self.b)
 
-    def proba(self, Q: np.ndarray, texts: Sequence[str]) -> np.ndarray:
-        A = self.vec.transform(list(texts))
-        return _softmax(np.asarray(A @ self.W) + self.b)
+
+class _TextFeatures:
+    """Character 2-5-gram TF-IDF (sublinear tf, l2 rows): counted once on the training texts.
+
+    ``rows(mask)`` gives what a TF-IDF vectoriser fitted on ``texts[mask]`` alone would give for every text (n-grams
+    absent from the fold's training part dropped, idf from that part), so cross-validation needs no re-counting.
+    """
+
+    def __init__(self, texts: Sequence[str]):
+        from sklearn.feature_extraction.text import CountVectorizer, TfidfTransformer
+
+        self.counter = CountVectorizer(analyzer="char_wb", ngram_range=(2, 5), lowercase=True, dtype=np.float32)
+        self.counts = self.counter.fit_transform(list(texts)).tocsr()
+        self.transformer = TfidfTransformer(sublinear_tf=True).fit(self.counts)
+        self.all_rows = self.transformer.transform(self.counts)
+
+    def rows(self, mask: np.ndarray):
+        from scipy import sparse
+        from sklearn.feature_extraction.text import TfidfTransformer
+
+        present = np.asarray((self.counts[np.flatnonzero(mask)] > 0).sum(axis=0)).ravel() > 0
+        masked = (self.counts @ sparse.diags(present.astype(np.float32))).tocsr()
+        masked.eliminate_zeros()
+        return TfidfTransformer(sublinear_tf=True).fit(masked[np.flatnonzero(mask)]).transform(masked)
+
+    def transform(self, texts: Sequence[str]):
+        return self.transformer.transform(self.counter.transform(list(texts)))
 
 
 class _Ensemble:
-    def __init__(self, X: np.ndarray, y: np.ndarray, K: int, texts: Sequence[str], weight: float = 0.5):
-        self.lr = _LogReg(X, y, K, texts)
-        self.tfidf = _CharTfidf(X, y, K, texts)
-        self.weight = weight
+    weight = 0.5
 
-    def proba(self, Q: np.ndarray, texts: Sequence[str]) -> np.ndarray:
-        return (1 - self.weight) * self.lr.proba(Q, texts) + self.weight * self.tfidf.proba(Q, texts)
+    def __init__(self, inp: _Inputs, y: np.ndarray, K: int, warm: _Ensemble | None = None):
+        self.lr = _LogReg(inp, y, K, None if warm is None else warm.lr)
+        self.tfidf = _CharTfidf(inp, y, K, None if warm is None else warm.tfidf)
+
+    def proba(self, q: _Inputs) -> np.ndarray:
+        return (1 - self.weight) * self.lr.proba(q) + self.weight * self.tfidf.proba(q)
 
 
 _BASE = {"centroid": _Centroid, "knn": _Knn, "lr": _LogReg, "ensemble": _Ensemble}
+_USES_TEXT = {"ensemble"}
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -212,22 +274,20 @@ class _Fitted:
     in_scope: np.ndarray  # bool mask over labels: not the oos label
 
 
-def _fit_once(method: str, X: np.ndarray, y: np.ndarray, K: int, texts: Sequence[str], oos: int | None) -> _Fitted:
-    model = _BASE[method](X, y, K, texts)
-    C = np.zeros((K, X.shape[1]), dtype=np.float64)
-    np.add.at(C, y, X)
-    norms = np.linalg.norm(C, axis=1, keepdims=True)
-    C = C / np.where(norms > 0, norms, 1.0)
+def _fit_once(method: str, inp: _Inputs, y: np.ndarray, K: int, oos: int | None, warm: Any = None) -> _Fitted:
+    model = _BASE[method](inp, y, K, warm)
+    centroids, _ = _normalised_centroids(inp.X, y, K)
     in_scope = np.ones(K, dtype=bool)
     if oos is not None:
         in_scope[oos] = False
     is_oos = y == oos if oos is not None else np.zeros(len(y), dtype=bool)
-    return _Fitted(model, X[~is_oos], C, X[is_oos] if oos is not None else None, in_scope)
+    return _Fitted(model, inp.X[~is_oos], centroids, inp.X[is_oos] if oos is not None else None, in_scope)
 
 
-def _features(f: _Fitted, Q: np.ndarray, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    """(probabilities (n, K), features (n, 3 or 4)) for queries Q."""
-    P = f.model.proba(Q, texts)
+def _features(f: _Fitted, q: _Inputs) -> tuple[np.ndarray, np.ndarray]:
+    """(probabilities (n, K), rejection features (n, 3 or 4)) for the queries."""
+    Q = q.X
+    P = f.model.proba(q)
     P_in = np.where(f.in_scope, P, -1.0)
     best_in = P_in.argmax(axis=1)
     p_top = P[np.arange(len(Q)), best_in]
@@ -359,6 +419,7 @@ class SemanticClassifier:
         labels: list[str],
         method: str,
         fitted: _Fitted,
+        text_features: _TextFeatures | None,
         embed_fn: EmbedFn,
         oos_label: str,
         mean: np.ndarray,
@@ -373,6 +434,7 @@ class SemanticClassifier:
         self.threshold = threshold
         self.cv = cv  # held-out (cross-validation) figures on the training set, for reports
         self._fitted = fitted
+        self._text_features = text_features
         self._embed_fn = embed_fn
         self._mean, self._std = mean, std
         self._platt = platt
@@ -433,7 +495,10 @@ class SemanticClassifier:
         oos = index.get(oos_label)
 
         with _one_thread():
+            text_features = _TextFeatures(texts) if method in _USES_TEXT else None
+            fitted = _fit_once(method, _Inputs(X, None if text_features is None else text_features.all_rows), y, K, oos)
             # Cross-validated held-out features on the training set: they set standardisation, calibration, threshold.
+            # Fold models start from the full fit (same optimum, fewer iterations) unless the encoder differs per fold.
             k = max(2, min(folds, int(np.bincount(y).max())))
             fold = _folds(y, k, seed)
             P_cv = np.zeros((len(y), K))
@@ -444,8 +509,10 @@ class SemanticClassifier:
                     continue
                 tr = ~held
                 Xf = X if cv_embeddings is None else np.asarray(cv_embeddings(tr), dtype=np.float32)
-                fitted = _fit_once(method, Xf[tr], y[tr], K, [t for t, m in zip(texts, tr, strict=True) if m], oos)
-                P_cv[held], F_cv[held] = _features(fitted, Xf[held], [t for t, m in zip(texts, held, strict=True) if m])
+                inp = _Inputs(Xf, None if text_features is None else text_features.rows(tr))
+                warm = fitted.model if cv_embeddings is None else None
+                fold_fitted = _fit_once(method, inp.take(tr), y[tr], K, oos, warm)
+                P_cv[held], F_cv[held] = _features(fold_fitted, inp.take(held))
             is_in = y != oos if oos is not None else np.ones(len(y), dtype=bool)
             mean = F_cv[is_in].mean(axis=0)
             std = F_cv[is_in].std(axis=0) + 1e-6
@@ -464,11 +531,11 @@ class SemanticClassifier:
                 "rejected_in_scope": float(rejected_cv[is_in].mean()),
                 "oos_recall": float(rejected_cv[~is_in].mean()) if (~is_in).any() else math.nan,
             }
-            fitted = _fit_once(method, X, y, K, texts, oos)
         return cls(
             labels=names,
             method=method,
             fitted=fitted,
+            text_features=text_features,
             embed_fn=embed_fn,
             oos_label=oos_label,
             mean=mean,
@@ -487,7 +554,8 @@ class SemanticClassifier:
             return []
         Q = np.asarray(self._embed_fn(texts) if embeddings is None else embeddings, dtype=np.float32)
         with _one_thread():
-            P, F = _features(self._fitted, Q, texts)
+            A = self._text_features.transform(texts) if self._text_features is not None else None
+            P, F = _features(self._fitted, _Inputs(Q, A))
         score = _combine(F, self._mean, self._std)
         a, b = self._platt
         conf = _sigmoid(a * score + b)
@@ -547,6 +615,23 @@ def _choose_threshold(
 # --------------------------------------------------------------------------------------------------------
 
 
+def finetuned_model_name(
+    texts: Sequence[str],
+    labels: Sequence[str],
+    *,
+    model_name: str = DEFAULT_MODEL,
+    epochs: int = 3,
+    batch_size: int = 64,
+    lr: float = 2e-5,
+    temperature: float = 0.05,
+    seed: int = 0,
+) -> str:
+    """The name :func:`contrastive_finetune` gives its encoder (known before tuning, for cache look-ups)."""
+    texts, labels = [str(t) for t in texts], [str(lbl) for lbl in labels]
+    digest = hashlib.sha256(json.dumps([texts, labels, epochs, batch_size, lr, temperature, seed]).encode()).hexdigest()
+    return f"{model_name}+supcon-{digest[:12]}"
+
+
 def contrastive_finetune(
     texts: Sequence[str],
     labels: Sequence[str],
@@ -603,13 +688,22 @@ def contrastive_finetune(
         if progress and (step + 1) % 10 == 0:
             progress(f"fine-tune step {step + 1}/{steps} loss {loss.item():.3f} {time.perf_counter() - started:.0f}s")
     model.eval()
-    digest = hashlib.sha256(json.dumps([texts, labels, epochs, batch_size, lr, temperature, seed]).encode()).hexdigest()
+    name = finetuned_model_name(
+        texts,
+        labels,
+        model_name=model_name,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        temperature=temperature,
+        seed=seed,
+    )
 
     def embed_fn(batch: list[str]):
         with torch.no_grad():
             out = model.encode(list(batch), normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
         return np.asarray(out, dtype=np.float32)
 
-    embed_fn.model_name = f"{model_name}+supcon-{digest[:12]}"  # type: ignore[attr-defined]
+    embed_fn.model_name = name  # type: ignore[attr-defined]
     embed_fn.train_seconds = time.perf_counter() - started  # type: ignore[attr-defined]
     return embed_fn
