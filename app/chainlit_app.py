@@ -126,6 +126,15 @@ async def close_service() -> None:
     _service, _service_stack = None, None
 
 
+@cl.on_app_startup
+async def _on_startup() -> None:
+    """Open the service (database, router, checkpointer) before the first sign-in, not during it."""
+    try:
+        await get_service()
+    except Exception:  # the first request will report it with a reference id
+        log.exception("could not open the conversation service at start-up")
+
+
 @cl.on_app_shutdown
 async def _on_shutdown() -> None:
     await close_service()
@@ -600,7 +609,7 @@ async def run_turn(text: str) -> None:
                     reply = cl.Message(content="")
                 await reply.stream_token(event.text)
             elif isinstance(event, StepEvent):
-                if event.name == "route":
+                if event.name == "dispatch":
                     async with cl.Step(name="Routing", type="tool", show_input=False) as step:
                         step.output = describe_route(event.detail)
                         step.metadata = {"route": dict(event.detail)}

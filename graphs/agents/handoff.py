@@ -23,11 +23,13 @@ log = logging.getLogger(__name__)
 
 SENSITIVE_RULES = {"harassment_or_discrimination"}
 _SENSITIVE = re.compile(r"\b(harass\w*|bull(y|ied|ying)|discriminat\w*|grievance|whistle-?blow\w*|assault\w*)\b", re.I)
-_BARE_REQUEST = re.compile(
-    r"^\W*(i (want|need|would like|'d like) to )?((talk|speak|chat) (to|with) )?(a |an |the )?"
-    r"(real )?(human|person|agent|someone|somebody|operator|representative|people)( please| pls| now)?\W*$",
-    re.I,
+# A request that says nothing but "I want a person" (in any wording) is bare: ask what it is about.
+_REQUEST_WORDS = frozenset(
+    "i i'd id want need would like to talk speak chat with a an the real live human person people agent someone "
+    "somebody operator representative staff member get give connect put me through can could let please pls "
+    "now right away just actually instead hi hello hey ok okay".split()
 )
+_PERSON_WORDS = frozenset("human person people agent someone somebody operator representative staff".split())
 _HR_ROUTES = {"leave", "onboarding", "offboarding"}
 _HR_WORDS = re.compile(
     r"\b(hr|pay|payroll|salary|payslip|pension|benefit\w*|contract|leave|holiday|sick|manager|maternity|"
@@ -35,6 +37,11 @@ _HR_WORDS = re.compile(
     re.I,
 )
 WAIT = {"urgent": "30 minutes", "high": "1 working hour", "normal": "4 working hours", "low": "1 working day"}
+
+
+def is_bare_request(text: str) -> bool:
+    words = re.findall(r"[a-z']+", text.lower())
+    return bool(words) and set(words) <= _REQUEST_WORDS and bool(_PERSON_WORDS & set(words))
 
 
 def choose_queue(ctx: Context, reason: str, sensitive: bool) -> str:
@@ -95,7 +102,7 @@ async def handoff_node(state: State, runtime: Runtime[Context]) -> dict[str, Any
     sensitive = info.get("rule") in SENSITIVE_RULES or bool(_SENSITIVE.search(text))
     waiting_for_reason = state.get("active_flow") == "human_handoff" and state.get("pending_slot") == "reason"
     # A resumed flow asks its pending question again: the "yes" that resumed it is not the answer.
-    if state.get("resumed") or (not sensitive and not waiting_for_reason and _BARE_REQUEST.match(text)):
+    if state.get("resumed") or (not sensitive and not waiting_for_reason and is_bare_request(text)):
         return say(
             runtime,
             load_prompt("handoff_ask_reason"),

@@ -498,7 +498,8 @@ class SemanticClassifier:
             text_features = _TextFeatures(texts) if method in _USES_TEXT else None
             fitted = _fit_once(method, _Inputs(X, None if text_features is None else text_features.all_rows), y, K, oos)
             # Cross-validated held-out features on the training set: they set standardisation, calibration, threshold.
-            # Fold models start from the full fit (same optimum, fewer iterations) unless the encoder differs per fold.
+            # Fold models start from the full fit (a convex problem: fewer iterations to the fold optimum) unless
+            # the encoder differs per fold.
             k = max(2, min(folds, int(np.bincount(y).max())))
             fold = _folds(y, k, seed)
             P_cv = np.zeros((len(y), K))

@@ -38,6 +38,7 @@ from app.identity import User
 from app.services.seed import demo_password, seed
 from app.settings import Settings, load_settings
 from app.web import REPO_ROOT, chainlit_command
+from tests.conftest import SHARED_CACHE
 
 PROXY_HEADER = "X-Forwarded-User"
 
@@ -87,6 +88,8 @@ class Server:
 
 def start_server(data_dir: Path, *, extra_env: dict[str, str] | None = None, **overrides: Any) -> Server:
     """Migrate and seed ``data_dir``, then start ``chainlit run`` exactly as ``app.web.run_web`` does."""
+    # Share the routing-example embeddings with the other tests (module fixtures start before the env is set).
+    overrides.setdefault("cache_dir", SHARED_CACHE)
     settings = load_settings(data_dir=data_dir, port=free_port(), host="127.0.0.1", _env_file=None, **overrides)
     db = Database.open(settings)
     seed(db)
@@ -315,7 +318,7 @@ def test_socket_refuses_anonymous(fake_server: Server) -> None:
 # ------------------------------------------------------------------------------------------------------
 
 
-FIRST_QUESTION = "My laptop screen is broken, what should I do?"  # routed to the streaming responder
+FIRST_QUESTION = "hello"  # small talk: answered by the streaming responder
 
 
 def test_thread_resume_and_isolation(fake_server: Server) -> None:

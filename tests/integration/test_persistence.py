@@ -33,22 +33,22 @@ def backend_settings(request, tmp_path):
 
 
 async def test_thread_continues_after_service_restart(backend_settings) -> None:
-    first = FakeChatModel(responses=["Noted: your monitor flickers."])
+    first = FakeChatModel(responses=["Hi Alice, what can I do for you?"])
     async with ConversationService.open(backend_settings, models=Models(backend_settings, answer_model=first)) as svc:
         alice = svc.services.people.get("alice")
-        out = await svc.ask(alice, "thread-r", "my monitor flickers")
-        assert out["reply"] == "Noted: your monitor flickers."
+        out = await svc.ask(alice, "thread-r", "hello")
+        assert out["reply"] == "Hi Alice, what can I do for you?"
 
-    second = FakeChatModel(responses=["Still on it."])
+    second = FakeChatModel(responses=["You are welcome."])
     async with ConversationService.open(backend_settings, models=Models(backend_settings, answer_model=second)) as svc:
         alice = svc.services.people.get("alice")
-        out = await svc.ask(alice, "thread-r", "any news?")
+        out = await svc.ask(alice, "thread-r", "thanks")
         assert out["state"]["turn_count"] == 2
         seen = [(m.type, m.content) for m in second.calls[-1][1:]]
         assert seen == [
-            ("human", "my monitor flickers"),
-            ("ai", "Noted: your monitor flickers."),
-            ("human", "any news?"),
+            ("human", "hello"),
+            ("ai", "Hi Alice, what can I do for you?"),
+            ("human", "thanks"),
         ]
         types = [e.event_type for e in svc.services.audit.events(thread_id="thread-r")]
         assert types.count("turn.completed") == 2

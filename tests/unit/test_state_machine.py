@@ -128,3 +128,20 @@ async def test_handoff_is_not_queued_twice(service, alice) -> None:
     out = await say(service, alice, "speak to a person please")
     assert "already in the HR queue" in out["reply"]
     assert len(service.services.handoffs.list()) == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "bare"),
+    [
+        ("get me an agent", True),
+        ("I want to talk to a human", True),
+        ("can I speak to someone please", True),
+        ("connect me with a real person now", True),
+        ("I want to speak to someone about my contract", False),
+        ("my laptop is broken, get me a person", False),
+    ],
+)
+def test_bare_requests(text, bare) -> None:
+    from graphs.agents.handoff import is_bare_request
+
+    assert is_bare_request(text) is bare
