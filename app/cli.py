@@ -317,6 +317,37 @@ def eval_retrieval(
     console.print(f"Access-control leaks (employee retrieving restricted chunks): {result['access_leaks']}")
 
 
+@eval_app.command("answers")
+def eval_answers(
+    n: Annotated[int, typer.Option(help="How many answerable questions to ask.")] = 30,
+    as_json: JsonOpt = False,
+) -> None:
+    """Answer-level check with the real model: share of answers whose every number/date is in the cited chunks."""
+    from knowledge.answer_eval import evaluate_answers
+    from knowledge.evaluation import EVAL_FILE, load_questions
+
+    settings = settings_or_exit()
+
+    async def run() -> dict:
+        from app.conversation import ConversationService
+
+        async with ConversationService.open(settings) as svc:
+            return await evaluate_answers(svc, load_questions(EVAL_FILE), n=n)
+
+    with err.status(f"Asking {n} questions…"):
+        result = asyncio.run(run())
+    if as_json:
+        print(json.dumps(result, indent=2))
+        return
+    table = Table("metric", "value", title=f"Answers to {result['questions']} knowledge questions")
+    table.add_row("answered (not 'no answer')", str(result["answered"]))
+    table.add_row("every number/date in the cited chunks", f"{result['faithful_share']:.1%}")
+    table.add_row("contains the expected facts", f"{result['answer_facts_share']:.1%}")
+    table.add_row("modes", ", ".join(f"{k} {v}" for k, v in sorted(result["modes"].items())))
+    table.add_row("median seconds per answer", f"{result['seconds_median']:.1f}")
+    console.print(table)
+
+
 def _router(settings: Settings, tiebreak: bool | None = None):
     from graphs.routing.build import build_router
     from graphs.routing.triggers import RoutingConfigError

