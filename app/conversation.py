@@ -15,15 +15,17 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import httpx
 from langchain_core.messages import HumanMessage
 from langgraph.graph.state import CompiledStateGraph
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from app.checkpoint import open_checkpointer
 from app.db.engine import Database
-from app.errors import ConciergeError, InputRejected, StorageError, new_reference
+from app.errors import ConciergeError, InputRejected, ModelUnavailable, StorageError, new_reference
 from app.events import ErrorEvent, Event, FinalEvent, StepEvent, TokenEvent
 from app.identity import User
+from app.models.ollama import unreachable_message
 from app.models.registry import Models
 from app.redaction import redact
 from app.services.registry import Services
@@ -40,9 +42,7 @@ log = logging.getLogger(__name__)
 def clean_message(text: object, max_chars: int) -> str:
     """Normalise a message or raise InputRejected with a sentence the employee can act on."""
     if isinstance(text, bytes):
-        raise InputRejected(
-            "bytes message", user_message="That looks like a file or binary data, not a message."
-        )
+        raise InputRejected("bytes message", user_message="That looks like a file or binary data, not a message.")
     if text is None or not isinstance(text, str) or not text.strip():
         raise InputRejected("empty message", user_message="Your message was empty. What can I help you with?")
     if "\x00" in text or sum(1 for c in text if unicodedata.category(c) == "Cc" and c not in "\n\r\t") > 8:
@@ -120,9 +120,7 @@ class ConversationService:
             for m in (snap.values or {}).get("messages", [])
         ]
 
-    async def turn(
-        self, user: User, thread_id: str, text: object, *, channel: str = "web"
-    ) -> AsyncIterator[Event]:
+    async def turn(self, user: User, thread_id: str, text: object, *, channel: str = "web") -> AsyncIterator[Event]:
         """Process one employee message and stream what happens."""
         audit = self.services.audit
         started = time.perf_counter()
@@ -181,6 +179,13 @@ class ConversationService:
                 actions=list(values.get("actions") or []),
                 sources=list(values.get("sources") or []),
             )
+        except (httpx.TransportError, ConnectionError) as exc:
+            # A model server (Ollama) that died after start-up: say so in one sentence, not "something went wrong".
+            log.warning("turn %s: model server unreachable: %s", ref, exc)
+            self._audit_failure(user, thread_id, ref, ModelUnavailable.code)
+            yield ErrorEvent(
+                f"{model_unreachable_message(self.settings)} (reference {ref})", ref, ModelUnavailable.code
+            )
         except ConciergeError as exc:
             log.warning("turn %s failed (%s): %s", ref, exc.code, exc)
             self._audit_failure(user, thread_id, ref, exc.code)
@@ -193,9 +198,7 @@ class ConversationService:
         except Exception:
             log.exception("turn %s failed", ref)
             self._audit_failure(user, thread_id, ref, "internal")
-            yield ErrorEvent(
-                f"Sorry, something went wrong on my side. Please try again (reference {ref}).", ref
-            )
+            yield ErrorEvent(f"Sorry, something went wrong on my side. Please try again (reference {ref}).", ref)
 
     def _audit_failure(self, user: User, thread_id: str, ref: str, code: str) -> None:
         try:
@@ -227,6 +230,13 @@ class ConversationService:
         result["steps"] = steps
         result["streamed_tokens"] = len(tokens)
         return result
+
+
+def model_unreachable_message(settings: Settings) -> str:
+    for spec in (settings.model, settings.small_model):
+        if spec.startswith("ollama:"):
+            return unreachable_message(settings.ollama_base_url, spec.removeprefix("ollama:"))
+    return ModelUnavailable.user_message
 
 
 def _translate(mode: str, chunk: Any) -> list[Event]:

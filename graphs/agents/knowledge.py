@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 from langchain_core.messages import AIMessage, HumanMessage
 from langgraph.runtime import Runtime
 
@@ -169,7 +170,7 @@ async def _answer(runtime: Runtime[Context], question: str, evidence: list[Evide
                     return " ".join(emitted), "generated"
         if buffer.strip() and not accept(buffer.strip()):
             return _fallback(runtime, evidence, sources, emitted, f"rejected: {buffer.strip()[:80]}")
-    except ModelUnavailable as exc:
+    except (ModelUnavailable, ConnectionError, httpx.TransportError) as exc:
         return _fallback(runtime, evidence, sources, emitted, f"model unavailable: {exc}")
     if not emitted:
         return _fallback(runtime, evidence, sources, emitted, "model gave no usable answer")

@@ -143,3 +143,22 @@ async def test_step_events_carry_route_decision(service, alice) -> None:
     step = next(e for e in events if isinstance(e, StepEvent) and e.name == "dispatch")
     assert step.detail["route"] == "incident"
     assert {"confidence", "layer", "alternatives"} <= set(step.detail)
+
+
+async def test_dead_ollama_mid_session_is_one_clear_sentence(settings, db) -> None:
+    import httpx
+
+    settings = settings.model_copy(update={"model": "ollama:qwen2.5:1.5b"})
+    model = FakeChatModel(error=httpx.ConnectError("connection refused"))
+    graph = build_supervisor().compile(checkpointer=InMemorySaver())
+    svc = ConversationService(
+        settings, graph, Services.from_db(db), Models(settings, answer_model=model), fake_router()
+    )
+    alice = svc.services.people.get("alice")
+    events = [e async for e in svc.turn(alice, "t-ollama", "hello")]
+    err = events[-1]
+    assert isinstance(err, ErrorEvent) and err.code == "model_unavailable"
+    assert (
+        "Ollama is not answering at http://localhost:11434" in err.message and "CONCIERGE_MODEL=embedded" in err.message
+    )
+    assert err.reference in err.message
