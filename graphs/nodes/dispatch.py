@@ -27,8 +27,17 @@ _YES = re.compile(r"^\s*(y|yes|yeah|yep|sure|ok(ay)?|please|yes please|let'?s do
 _NO = re.compile(r"^\s*(n|no|nope|no thanks|not now|later|leave it|drop it)\b", re.I)
 
 
-def _decision(route: str, layer: str, confidence: float = 1.0, **extra: Any) -> dict[str, Any]:
-    return {"route": route, "confidence": confidence, "layer": layer, "alternatives": [], **extra}
+#: The state of "no flow in progress".
+NO_FLOW: dict[str, Any] = {"active_flow": None, "slots": {}, "pending_slot": None, "flow_step": None}
+
+
+def _turn(base: dict[str, Any], route: str, layer: str, handler: str | None = None, **fields: Any) -> dict[str, Any]:
+    """A state update for a turn decided before the router (command, clarification, resume)."""
+    command = fields.pop("command", None)
+    info = {"route": route, "confidence": 1.0, "layer": layer, "alternatives": []}
+    if command:
+        info["command"] = command
+    return {**base, "handler": handler or route, "route": route, "route_info": info, **fields}
 
 
 def _pick_option(text: str, options: list[str]) -> str | None:
@@ -46,99 +55,69 @@ def dispatch_node(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     text = last_user_text(state)
     active = state.get("active_flow")
     parked = list(state.get("parked_flows") or [])
-    base: dict[str, Any] = {"sources": [], "actions": [], "notice": None, "turn_count": state.get("turn_count", 0) + 1}
+    # Per-turn fields start empty; only the branch that needs one sets it.
+    base: dict[str, Any] = {
+        "sources": [],
+        "actions": [],
+        "notice": None,
+        "replay_text": None,
+        "resumed": False,
+        "pending_clarify": None,
+        "offer_resume": None,
+        "turn_count": state.get("turn_count", 0) + 1,
+    }
 
     if _START_OVER.match(text):
-        info = _decision("smalltalk", "command", command="start_over")
-        return {
-            **base,
-            "handler": "command",
-            "route": "smalltalk",
-            "route_info": info,
-            "active_flow": None,
-            "parked_flows": [],
-            "slots": {},
-            "pending_slot": None,
-            "flow_step": None,
-            "pending_clarify": None,
-            "offer_resume": None,
-            "cancelled_flow": active,
-        }
+        return _turn(
+            base,
+            "smalltalk",
+            "command",
+            "command",
+            command="start_over",
+            **NO_FLOW,
+            parked_flows=[],
+            cancelled_flow=active,
+        )
     if _CANCEL.match(text):
-        info = _decision(active or "smalltalk", "command", command="cancel")
-        return {
-            **base,
-            "handler": "command",
-            "route": active or "smalltalk",
-            "route_info": info,
-            "active_flow": None,
-            "slots": {},
-            "pending_slot": None,
-            "flow_step": None,
-            "pending_clarify": None,
-            "offer_resume": None,
-            "cancelled_flow": active,
-        }
+        return _turn(
+            base, active or "smalltalk", "command", "command", command="cancel", **NO_FLOW, cancelled_flow=active
+        )
 
     clarify = state.get("pending_clarify")
-    if clarify:
-        choice = _pick_option(text, clarify["options"])
-        if choice is not None:
-            info = _decision(choice, "clarified")
-            return {
-                **base,
-                "handler": choice,
-                "route": choice,
-                "route_info": info,
-                "last_route": choice,
-                "pending_clarify": None,
-                "replay_text": clarify["text"],
-            }
+    choice = _pick_option(text, clarify["options"]) if clarify else None
+    if choice is not None:
+        return _turn(base, choice, "clarified", last_route=choice, replay_text=clarify["text"])
 
-    offer = state.get("offer_resume")
-    if offer and parked:
+    if state.get("offer_resume") and parked:
         if _YES.match(text):
             flow = parked.pop()
-            info = _decision(flow["flow"], "resume")
-            return {
-                **base,
-                "handler": flow["flow"],
-                "route": flow["flow"],
-                "route_info": info,
-                "last_route": flow["flow"],
-                "active_flow": flow["flow"],
-                "slots": flow.get("slots", {}),
-                "pending_slot": flow.get("pending_slot"),
-                "flow_step": flow.get("flow_step"),
-                "parked_flows": parked,
-                "offer_resume": None,
-                "resumed": True,
-            }
+            return _turn(
+                base,
+                flow["flow"],
+                "resume",
+                last_route=flow["flow"],
+                active_flow=flow["flow"],
+                slots=flow.get("slots", {}),
+                pending_slot=flow.get("pending_slot"),
+                flow_step=flow.get("flow_step"),
+                parked_flows=parked,
+                resumed=True,
+            )
         if _NO.match(text):
             dropped = parked.pop()
-            info = _decision("smalltalk", "command", command="decline_resume")
-            return {
-                **base,
-                "handler": "command",
-                "route": "smalltalk",
-                "route_info": info,
-                "parked_flows": parked,
-                "offer_resume": None,
-                "cancelled_flow": dropped["flow"],
-            }
+            return _turn(
+                base,
+                "smalltalk",
+                "command",
+                "command",
+                command="decline_resume",
+                parked_flows=parked,
+                cancelled_flow=dropped["flow"],
+            )
 
     decision = ctx.router.decide(text, active_flow=active, flow_claims=bool(active) and flow_claims(active, text))
     info = decision.to_dict()
-    update: dict[str, Any] = {
-        **base,
-        "route": decision.route,
-        "route_info": info,
-        "last_route": decision.route,
-        "pending_clarify": None,
-        "offer_resume": None,
-        "replay_text": None,
-        "resumed": False,
-    }
+    update: dict[str, Any] = {**base, "route": decision.route, "route_info": info, "last_route": decision.route}
     if decision.clarify:
         options = [decision.route, *[a["route"] for a in decision.alternatives if a["route"] in ROUTES][:1]]
         update.update(handler="clarify", pending_clarify={"options": options, "text": text})
@@ -152,13 +131,6 @@ def dispatch_node(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
                 "flow_step": state.get("flow_step"),
             }
         )
-        update.update(
-            parked_flows=parked[-3:],
-            active_flow=None,
-            slots={},
-            pending_slot=None,
-            flow_step=None,
-            notice=f"parked:{active}",
-        )
+        update.update(NO_FLOW, parked_flows=parked[-3:], notice=f"parked:{active}")
     update["handler"] = decision.route
     return update
