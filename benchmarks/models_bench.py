@@ -413,55 +413,81 @@ def qa_messages(case: dict[str, Any]) -> list:
     return [SystemMessage(system), HumanMessage(user)]
 
 
-def measure_speed(name: str, path: Path, settings, runs: int, result: ModelResult, log) -> None:
+@dataclass
+class SpeedConfig:
+    """One (model, thread count) to time, with its loaded llama.cpp instance and app chat model."""
+
+    name: str
+    path: Path
+    settings: Any
+    result: ModelResult
+    llm: Any = None
+    lock: Any = None
+    model: Any = None
+    prompt: list[int] = field(default_factory=list)
+    short: list[int] = field(default_factory=list)
+    messages: list = field(default_factory=list)
+
+
+SPEED_TEXT = " ".join(c["doc"] for c in QA_CASES[::2]) + " " + " ".join(c["text"] for c in SUMMARY_CASES[:2])
+
+
+def prepare_speed(cfg: SpeedConfig) -> None:
+    cfg.llm, cfg.lock = load_llama(cfg.path, cfg.settings.llm_context, cfg.settings.llm_threads)
+    cfg.prompt = cfg.llm.tokenize(SPEED_TEXT.encode())
+    cfg.short = cfg.llm.tokenize(b"Write a short note to employees about the new VPN portal.")
+    cfg.model = get_chat_model(f"embedded:{cfg.name}", cfg.settings, max_tokens=80)
+    cfg.messages = qa_messages(QA_CASES[2])
+    usage = cfg.model.invoke(cfg.messages, max_tokens=1).usage_metadata or {}
+    cfg.result.ttft_prompt_tokens = int(usage.get("input_tokens", 0))  # with the chat template applied
+
+
+def speed_run(cfg: SpeedConfig) -> None:
+    """One timing of each figure: load, prompt tokens/s, generation tokens/s, time to first token."""
     from llama_cpp import Llama
 
-    kwargs = llama_kwargs(path, settings.llm_context, settings.llm_threads)
-    for i in range(runs):
+    r = cfg.result
+    started = time.perf_counter()
+    fresh = Llama(**llama_kwargs(cfg.path, cfg.settings.llm_context, cfg.settings.llm_threads))
+    r.load_s.append(time.perf_counter() - started)
+    del fresh
+
+    with cfg.lock:
+        cfg.llm.reset()
         started = time.perf_counter()
-        llm = Llama(**kwargs)
-        result.load_s.append(time.perf_counter() - started)
-        del llm
-        log(f"  load run {i + 1}: {result.load_s[-1]:.2f}s")
+        cfg.llm.eval(cfg.prompt)
+        r.prompt_tps.append(len(cfg.prompt) / (time.perf_counter() - started))
 
-    llm, lock = load_llama(path, settings.llm_context, settings.llm_threads)
-    text = " ".join(c["doc"] for c in QA_CASES[::2]) + " " + " ".join(c["text"] for c in SUMMARY_CASES[:2])
-    prompt = llm.tokenize(text.encode())
-    short = llm.tokenize(b"Write a short note to employees about the new VPN portal.")
-    with lock:
-        for _ in range(runs):
-            llm.reset()
-            started = time.perf_counter()
-            llm.eval(prompt)
-            result.prompt_tps.append(len(prompt) / (time.perf_counter() - started))
-
-            llm.reset()
-            n, first = 0, 0.0
-            for _tok in llm.generate(short, temp=0.0):
-                n += 1
-                if n == 1:
-                    first = time.perf_counter()
-                if n == 65:  # 64 timed tokens after the first (EOS is not checked by generate())
-                    break
-            result.gen_tps.append((n - 1) / (time.perf_counter() - first))
-    log(
-        f"  prompt {statistics.median(result.prompt_tps):.0f} tok/s ({len(prompt)} tokens), "
-        f"generation {statistics.median(result.gen_tps):.1f} tok/s"
-    )
-
-    model = get_chat_model(f"embedded:{name}", settings, max_tokens=80)
-    messages = qa_messages(QA_CASES[2])
-    usage = model.invoke(messages, max_tokens=1).usage_metadata or {}
-    result.ttft_prompt_tokens = int(usage.get("input_tokens", 0))  # with the chat template applied
-    for _ in range(runs):
-        with lock:
-            llm.reset()  # cold prompt: no KV-cache reuse from the previous run
-        started = time.perf_counter()
-        for chunk in model.stream(messages):
-            if chunk.content:
-                result.ttft_s.append(time.perf_counter() - started)
+        cfg.llm.reset()
+        n, first = 0, 0.0
+        for _tok in cfg.llm.generate(cfg.short, temp=0.0):
+            n += 1
+            if n == 1:
+                first = time.perf_counter()
+            if n == 65:  # 64 timed tokens after the first (generate() itself does not stop at EOS)
                 break
-    log(f"  time to first token {statistics.median(result.ttft_s):.2f}s (~{result.ttft_prompt_tokens} tokens)")
+        r.gen_tps.append((n - 1) / (time.perf_counter() - first))
+        cfg.llm.reset()  # cold prompt for the TTFT run: no KV-cache reuse
+
+    started = time.perf_counter()
+    for chunk in cfg.model.stream(cfg.messages):
+        if chunk.content:
+            r.ttft_s.append(time.perf_counter() - started)
+            break
+
+
+def measure_speed(configs: list[SpeedConfig], runs: int, log) -> None:
+    """Round-robin over the configurations so that each one sees the same machine load."""
+    for cfg in configs:
+        prepare_speed(cfg)
+    for i in range(runs):
+        for cfg in configs:
+            speed_run(cfg)
+            r = cfg.result
+            log(
+                f"  run {i + 1} {r.model} x{r.threads}: load {r.load_s[-1]:.2f}s, prompt {r.prompt_tps[-1]:.0f} "
+                f"tok/s, gen {r.gen_tps[-1]:.1f} tok/s, TTFT {r.ttft_s[-1]:.2f}s, load avg {os.getloadavg()[0]:.1f}"
+            )
 
 
 def measure_quality(name: str, settings, result: ModelResult, log) -> None:
@@ -583,6 +609,7 @@ def markdown(results: list[ModelResult], info: dict[str, Any], runs: int, starte
         "TTFT = time to the first streamed token of a short answer through `get_chat_model` (system prompt + "
         f"article + question, ~{results[0].ttft_prompt_tokens if results else 0} tokens, KV cache cleared).",
         "",
+        *reading(results),
         "## Cases",
         "",
         "| Model | Task | Case | Result | Seconds | Output |",
@@ -596,6 +623,33 @@ def markdown(results: list[ModelResult], info: dict[str, Any], runs: int, starte
             verdict = "pass" if c.ok else f"fail: {c.note}"
             lines.append(f"| {r.model} | {c.task} | {c.case} | {verdict} | {c.seconds:.1f} | {out} |")
     return "\n".join(lines) + "\n"
+
+
+TASKS = {"qa": "a) answer from a paragraph", "extract": "b) JSON extraction", "summary": "c) 2-sentence summary"}
+
+
+def reading(results: list[ModelResult]) -> list[str]:
+    """Plain-language lines: the better model per task, and the thread-count effect when both were timed."""
+    lines = ["## Reading", ""]
+    scored = [r for r in results if r.cases]
+    for task, title in TASKS.items():
+        rows = sorted(((*r.passed(task), r.model) for r in scored if r.passed(task)[1]), reverse=True)
+        if rows:
+            lines.append(f"- {title}: " + ", ".join(f"{m} {ok}/{n}" for ok, n, m in rows))
+    for model in dict.fromkeys(r.model for r in results):
+        timed = sorted((r for r in results if r.model == model), key=lambda r: r.threads)
+        if len(timed) > 1:
+            parts = [
+                f"{r.threads} thread(s) {statistics.median(r.gen_tps):.0f} tok/s generation, "
+                f"TTFT {statistics.median(r.ttft_s):.1f}s"
+                for r in timed
+            ]
+            lines.append(f"- {model}: " + "; ".join(parts))
+    lines.append(
+        "- llama.cpp threads busy-wait for each other: when other processes compete for the cores, one thread "
+        "per core is much slower than leaving a core free. On a shared 2-core box set CONCIERGE_LLM_THREADS=1."
+    )
+    return [*lines, ""]
 
 
 def print_table(results: list[ModelResult], info: dict[str, Any], runs: int) -> None:
@@ -637,17 +691,23 @@ def main(argv: list[str] | None = None) -> int:
     started = dt.datetime.now()
     data_dir = Path(os.environ.get("CONCIERGE_TEST_MODELS_DIR", ROOT / "data"))
     thread_counts = [int(t) for t in args.threads.split(",") if t.strip()] or [0]
-    results = []
+    configs: list[SpeedConfig] = []
     for name in [m.strip() for m in args.models.split(",") if m.strip()]:
-        for i, threads in enumerate(thread_counts):
+        for threads in thread_counts:
             settings = load_settings(data_dir=data_dir, llm_threads=threads)
             path = resolve_gguf(name, settings.data_dir / "models", None)
-            log(f"{name}, {threads or 'all'} threads: {path}")
             result = ModelResult(name, path.name, path.stat().st_size / 1e6, threads or cpu_threads())
-            measure_speed(name, path, settings, max(args.runs, 1), result, log)
-            if i == 0 and not args.no_quality:
-                measure_quality(name, settings, result, log)
-            results.append(result)
+            configs.append(SpeedConfig(name, path, settings, result))
+    log("speed: " + ", ".join(f"{c.name} x{c.result.threads}" for c in configs))
+    measure_speed(configs, max(args.runs, 1), log)
+    if not args.no_quality:
+        done: set[str] = set()
+        for cfg in configs:  # quality with the first thread count of each model
+            if cfg.name not in done:
+                done.add(cfg.name)
+                log(f"quality: {cfg.name}")
+                measure_quality(cfg.name, cfg.settings, cfg.result, log)
+    results = [c.result for c in configs]
 
     info = machine()
     args.output.parent.mkdir(parents=True, exist_ok=True)

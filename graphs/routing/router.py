@@ -83,7 +83,8 @@ class Router:
         pred = self.classifier.predict_one(text)
 
         if active_flow:
-            switch = next((t for t in fired if t.route != active_flow), None)
+            # Small talk ("ok thanks") never takes the turn from a flow that is waiting for an answer.
+            switch = next((t for t in fired if t.route not in (active_flow, "smalltalk", OUT_OF_SCOPE)), None)
             if switch is not None and not flow_claims:
                 return RouteDecision(switch.route, 1.0, "trigger", self._alternatives(pred, switch.route), switch.name)
             clear_switch = (
@@ -110,7 +111,10 @@ class Router:
                 return RouteDecision(choice, pred.confidence, "llm", self._alternatives(pred, choice))
 
         if pred.label == OUT_OF_SCOPE or (pred.rejected and pred.confidence < self.policy.clarify_below / 2):
-            return RouteDecision(OUT_OF_SCOPE, 1.0 - pred.confidence, "gate", self._alternatives(pred, OUT_OF_SCOPE))
+            # For an out-of-scope label the confidence already is "it is out of scope"; for a rejected
+            # in-scope label, the chance it is out of scope is what the label's confidence leaves.
+            confidence = pred.confidence if pred.label == OUT_OF_SCOPE else 1.0 - pred.confidence
+            return RouteDecision(OUT_OF_SCOPE, confidence, "gate", self._alternatives(pred, OUT_OF_SCOPE))
         return RouteDecision(
             pred.label, pred.confidence, "gate", self._alternatives(pred, pred.label), clarify=True
         )
