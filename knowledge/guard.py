@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import re
 
-SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
+# Sentence ends, but not after common abbreviations ("ext. 4357", "e.g. Teams", "approx. 5").
+SENTENCE_END = re.compile(
+    r"(?<!\bext\.)(?<!\be\.g\.)(?<!\bi\.e\.)(?<!\bno\.)(?<!\bapprox\.)(?<!\betc\.)(?<!\bvs\.)"
+    r"(?<=[.!?])\s+|\n+"
+)
 _FACT = re.compile(r"[A-Z]{2,}-?\d+|\d+(?:[.,:]\d+)*")
 _CITATION = re.compile(r"\[(\d{1,2})\]")
 _MONTHS = tuple("january february march april may june july august september october november december".split())

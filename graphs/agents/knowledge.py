@@ -78,7 +78,16 @@ def select_evidence(question: str, sources: list[Hit], scores: list[float], k: i
             -(scores[j] + 0.04 * len(q & set(tokenize(candidates[j].sentence))) - 0.02 * candidates[j].source)
         ),
     )
-    return [candidates[j] for j in sorted(ranked[:k])]
+    if not ranked:
+        return []
+    # The best sentence, the one after it in the same passage (a definition is usually followed by its rule),
+    # then the next best anywhere.
+    best = ranked[0]
+    picked = [best]
+    if best + 1 < len(candidates) and candidates[best + 1].source == candidates[best].source:
+        picked.append(best + 1)
+    picked += [j for j in ranked[1:] if j not in picked][: max(0, k - len(picked))]
+    return [candidates[j] for j in sorted(picked[:k])]
 
 
 def evidence_sentences(sources: list[Hit]) -> list[str]:
