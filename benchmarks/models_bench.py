@@ -362,6 +362,7 @@ class ModelResult:
     gen_tps: list[float] = field(default_factory=list)
     ttft_s: list[float] = field(default_factory=list)
     ttft_prompt_tokens: int = 0
+    load_avg: list[float] = field(default_factory=list)  # 1-min load average after each speed run
     cases: list[CaseResult] = field(default_factory=list)
 
     def passed(self, task: str) -> tuple[int, int]:
@@ -484,9 +485,10 @@ def measure_speed(configs: list[SpeedConfig], runs: int, log) -> None:
         for cfg in configs:
             speed_run(cfg)
             r = cfg.result
+            r.load_avg.append(round(os.getloadavg()[0], 2))
             log(
                 f"  run {i + 1} {r.model} x{r.threads}: load {r.load_s[-1]:.2f}s, prompt {r.prompt_tps[-1]:.0f} "
-                f"tok/s, gen {r.gen_tps[-1]:.1f} tok/s, TTFT {r.ttft_s[-1]:.2f}s, load avg {os.getloadavg()[0]:.1f}"
+                f"tok/s, gen {r.gen_tps[-1]:.1f} tok/s, TTFT {r.ttft_s[-1]:.2f}s, load avg {r.load_avg[-1]:.1f}"
             )
 
 
@@ -610,6 +612,7 @@ def markdown(results: list[ModelResult], info: dict[str, Any], runs: int, starte
         f"article + question, ~{results[0].ttft_prompt_tokens if results else 0} tokens, KV cache cleared).",
         "",
         *reading(results),
+        *speed_runs(results),
         "## Cases",
         "",
         "| Model | Task | Case | Result | Seconds | Output |",
@@ -646,9 +649,29 @@ def reading(results: list[ModelResult]) -> list[str]:
             ]
             lines.append(f"- {model}: " + "; ".join(parts))
     lines.append(
-        "- llama.cpp threads busy-wait for each other: when other processes compete for the cores, one thread "
-        "per core is much slower than leaving a core free. On a shared 2-core box set CONCIERGE_LLM_THREADS=1."
+        "- One llama.cpp thread per core (the app default) is fastest on an idle machine. Its threads busy-wait "
+        "for each other, so when other processes compete for the cores it collapses: in an interleaved run on "
+        "this machine at load average 2-5, Qwen generated 0.8-22 tok/s with 2 threads against a steady "
+        "28-30 tok/s with 1 thread. On a shared 2-core box set CONCIERGE_LLM_THREADS=1."
     )
+    return [*lines, ""]
+
+
+def speed_runs(results: list[ModelResult]) -> list[str]:
+    """Every timing with the machine's load average, run by run (configurations were interleaved)."""
+    lines = [
+        "## Speed runs",
+        "",
+        "| Run | Model | Threads | Load s | Prompt tok/s | Gen tok/s | TTFT s | Load avg |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for i in range(max((len(r.gen_tps) for r in results), default=0)):
+        for r in results:
+            if i < len(r.gen_tps):
+                lines.append(
+                    f"| {i + 1} | {r.model} | {r.threads} | {r.load_s[i]:.2f} | {r.prompt_tps[i]:.0f} | "
+                    f"{r.gen_tps[i]:.1f} | {r.ttft_s[i]:.2f} | {r.load_avg[i] if i < len(r.load_avg) else ''} |"
+                )
     return [*lines, ""]
 
 

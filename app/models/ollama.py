@@ -32,9 +32,9 @@ def check_ollama(base_url: str, model: str, timeout: float = PROBE_TIMEOUT_S) ->
 
 
 def make_ollama(model: str, base_url: str, temperature: float, max_tokens: int, timeout: float):
+    check_ollama(base_url, model)  # before the (slow) import, so a dead server is reported at once
     from langchain_ollama import ChatOllama
 
-    check_ollama(base_url, model)
     return ChatOllama(
         model=model,
         base_url=base_url,
