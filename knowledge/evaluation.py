@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from app.identity import User
+from app.stats import percentile
 from knowledge.answerability import AnswerGate, fit_gate
 from knowledge.retrieval import Retriever, doc_ranking
 
@@ -60,13 +61,6 @@ def ndcg(ranking: list[str], gold: set[str], k: int = 10) -> float:
     ideal = sum(1 / math.log2(i + 2) for i in range(min(len(gold), k)))
     return dcg / ideal if ideal else 0.0
 
-
-def percentile(values: list[float], p: float) -> float:
-    if not values:
-        return 0.0
-    values = sorted(values)
-    idx = min(len(values) - 1, max(0, math.ceil(p / 100 * len(values)) - 1))
-    return values[idx]
 
 
 def evaluate_method(retriever: Retriever, questions: list[Question], mode: str) -> tuple[dict, list]:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import math
 import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
+from app.stats import percentile
 from graphs.routing.classifier import SemanticClassifier
 from graphs.routing.router import OUT_OF_SCOPE, Router
 
@@ -26,12 +26,6 @@ def load_labelled(path: Path) -> list[tuple[str, str]]:
             raise ValueError(f"{path}:{n}: expected {{'text': ..., 'expected': ...}} ({exc})") from None
     return rows
 
-
-def _percentile(values: list[float], p: float) -> float:
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, math.ceil(p / 100 * len(ordered)) - 1))]
 
 
 def metrics(expected: list[str], predicted: list[str], latencies_ms: list[float]) -> dict:
@@ -58,8 +52,8 @@ def metrics(expected: list[str], predicted: list[str], latencies_ms: list[float]
         "oos_recall": per_route.get(OUT_OF_SCOPE, {}).get("recall", 0.0),
         "per_route": per_route,
         "confusion": {e: dict(c) for e, c in confusion.items()},
-        "latency_p50_ms": _percentile(latencies_ms, 50),
-        "latency_p95_ms": _percentile(latencies_ms, 95),
+        "latency_p50_ms": percentile(latencies_ms, 50),
+        "latency_p95_ms": percentile(latencies_ms, 95),
     }
 
 
