@@ -151,6 +151,7 @@ class ConversationService:
                 services=self.services,
                 models=self.models,
                 router=self.router,
+                redacted=redaction.kinds,
             )
             inputs = {"messages": [HumanMessage(redaction.text)]}
             async for mode, chunk in self.graph.astream(

@@ -13,7 +13,13 @@ import yaml
 
 from app.conversation import ConversationService
 
-EXPECT_KEYS = {"route", "layer", "reply_matches", "reply_not_matches", "events", "no_events", "state", "error"}
+EXPECT_KEYS = {
+    "route", "layer", "reply_matches", "reply_not_matches", "events", "no_events", "state", "error",
+    # side effects in the systems of record (subset match on the newest record of this script)
+    "ticket", "tickets_created", "account", "handoff", "approval", "outbox", "no_secret_in_reply",
+}
+STEP_KEYS = {"user", "expect", "advance_minutes"}
+SETUP_KEYS = {"account"}
 
 
 class ScriptError(ValueError):
@@ -54,6 +60,10 @@ def load_script(path: Path) -> dict[str, Any]:
         unknown = set(step.get("expect") or {}) - EXPECT_KEYS
         if unknown:
             raise ScriptError(f"{path}: step {i} has unknown expectations {sorted(unknown)}")
+        if set(step) - STEP_KEYS:
+            raise ScriptError(f"{path}: step {i} has unknown keys {sorted(set(step) - STEP_KEYS)}")
+    if set(data.get("setup") or {}) - SETUP_KEYS:
+        raise ScriptError(f"{path}: unknown setup keys {sorted(set(data['setup']) - SETUP_KEYS)}")
     return data
 
 
@@ -102,19 +112,111 @@ def check_step(expect: dict[str, Any], out: dict[str, Any], events: list[str]) -
     return failures
 
 
+def _latest_code(svc: ConversationService, user_id: str) -> str:
+    for msg in svc.services.outbox.messages(user_id):
+        if msg.kind == "verification_code" and (m := re.search(r"\b(\d{6})\b", msg.body)):
+            return m.group(1)
+    return ""
+
+
+def _fill(text: str, svc: ConversationService, user_id: str) -> str:
+    """``{code}``: the newest one-time code in the user's outbox; ``{wrong_code}``: a code that is not it."""
+    if "{code}" in text or "{wrong_code}" in text:
+        code = _latest_code(svc, user_id)
+        wrong = f"{(int(code or '0') + 1) % 1_000_000:06d}"
+        text = text.replace("{code}", code).replace("{wrong_code}", wrong)
+    return text
+
+
+def _side_effects(svc: ConversationService, user_id: str, thread: str) -> dict[str, Any]:
+    """The newest records this script's conversation produced, as plain dicts for subset matching."""
+    from dataclasses import asdict
+
+    from sqlalchemy import select
+
+    from app.db.schema import Approval, Handoff, Ticket
+
+    services = svc.services
+    with services.db.session() as s:
+        tickets = list(s.scalars(select(Ticket).where(Ticket.thread_id == thread).order_by(Ticket.id)))
+        handoff = s.scalars(select(Handoff).where(Handoff.thread_id == thread).order_by(Handoff.id.desc())).first()
+        approval = s.scalars(
+            select(Approval).where(Approval.requested_by == user_id).order_by(Approval.id.desc())
+        ).first()
+        account = services.directory.account(user_id)
+        outbox = services.outbox.messages(user_id, limit=50)
+        return {
+            "ticket": {c.name: getattr(tickets[-1], c.name) for c in Ticket.__table__.columns} if tickets else None,
+            "tickets_created": len(tickets),
+            "handoff": {c.name: getattr(handoff, c.name) for c in Handoff.__table__.columns} if handoff else None,
+            "approval": {c.name: getattr(approval, c.name) for c in Approval.__table__.columns} if approval else None,
+            "account": {**asdict(account), "mfa_methods": list(account.mfa_methods)} if account else None,
+            "outbox": asdict(outbox[0]) if outbox else None,
+            "secrets": [m.group(1) for o in outbox for m in re.finditer(r"(?:code|password) is (\S+)", o.body)],
+        }
+
+
+def _check_side_effects(expect: dict[str, Any], seen: dict[str, Any], reply: str) -> list[str]:
+    failures = []
+    for key in ("ticket", "handoff", "approval", "account", "outbox"):
+        if key in expect:
+            if expect[key] is None:
+                if seen[key] is not None:
+                    failures.append(f"no {key} expected, found one")
+            elif seen[key] is None or not _subset(expect[key], seen[key]):
+                shown = {k: (seen[key] or {}).get(k) for k in expect[key]} if seen[key] else None
+                failures.append(f"{key} {shown} does not match {expect[key]}")
+    if "tickets_created" in expect and seen["tickets_created"] != expect["tickets_created"]:
+        failures.append(f"{seen['tickets_created']} tickets created, expected {expect['tickets_created']}")
+    if expect.get("no_secret_in_reply"):
+        leaked = [x for x in seen["secrets"] if x and x.strip(".") in reply]
+        if leaked:
+            failures.append("a code or password from the out-of-band outbox appeared in the reply")
+    return failures
+
+
+def _apply_setup(svc: ConversationService, user_id: str, setup: dict[str, Any]) -> None:
+    from app.db.schema import Account
+
+    if "account" in setup:
+        with svc.services.db.session() as s:
+            row = s.get(Account, user_id)
+            for key, value in setup["account"].items():
+                setattr(row, key, value)
+            s.commit()
+
+
 async def run_script(svc: ConversationService, path: Path) -> ScriptResult:
+    from datetime import timedelta
+
+    from app.db.schema import utcnow
+
     data = load_script(path)
     user = svc.services.people.get(str(data.get("user", "alice")))
     if user is None:
         raise ScriptError(f"{path}: unknown user {data.get('user')!r} (seed the demo users)")
     thread = f"script-{uuid.uuid4().hex[:12]}"
+    _apply_setup(svc, user.id, data.get("setup") or {})
+    offset = timedelta()
+    clock = svc.services.clock
+    svc.services.clock = lambda: utcnow() + offset
     results = []
-    for i, step in enumerate(data["steps"], 1):
-        before = svc.services.audit.last_id()
-        out = await svc.ask(user, thread, step["user"], channel="test")
-        events = [e.event_type for e in svc.services.audit.events(thread_id=thread, after_id=before)]
-        failures = check_step(step.get("expect") or {}, out, events)
-        results.append(StepResult(i, step["user"], not failures, failures, out.get("reply") or "", out.get("route")))
-        if failures:
-            break  # later steps depend on this one
+    try:
+        for i, step in enumerate(data["steps"], 1):
+            offset += timedelta(minutes=float(step.get("advance_minutes") or 0))
+            message = _fill(step["user"], svc, user.id)
+            before = svc.services.audit.last_id()
+            out = await svc.ask(user, thread, message, channel="test")
+            events = [e.event_type for e in svc.services.audit.events(after_id=before)
+                      if e.thread_id in (thread, None)]
+            expect = step.get("expect") or {}
+            failures = check_step(expect, out, events)
+            if set(expect) & {"ticket", "tickets_created", "account", "handoff", "approval", "outbox",
+                              "no_secret_in_reply"}:
+                failures += _check_side_effects(expect, _side_effects(svc, user.id, thread), out.get("reply") or "")
+            results.append(StepResult(i, message, not failures, failures, out.get("reply") or "", out.get("route")))
+            if failures:
+                break  # later steps depend on this one
+    finally:
+        svc.services.clock = clock
     return ScriptResult(str(data.get("name", path.stem)), str(path), results)

@@ -23,3 +23,22 @@ def render_prompt(name: str, **values: str) -> str:
     for key, value in values.items():
         text = text.replace("{" + key + "}", value)
     return text
+
+
+@lru_cache(maxsize=16)
+def _reply_book(book: str) -> dict[str, str]:
+    import yaml
+
+    path = PROMPTS_DIR / f"{book}.yaml"
+    if not path.is_file():
+        raise FileNotFoundError(f"reply book {book!r} not found at {path}")
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    return {str(k): str(v).strip() for k, v in data.items()}
+
+
+def reply(book: str, key: str, **values: object) -> str:
+    """A fixed reply from ``prompts/<book>.yaml`` (one file per agent), with ``{placeholders}`` filled."""
+    text = _reply_book(book)[key]
+    for name, value in values.items():
+        text = text.replace("{" + name + "}", str(value))
+    return text

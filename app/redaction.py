@@ -23,6 +23,12 @@ _SECRET = re.compile(
     r"(?i)\b(pass(?:word|wd|code|phrase)?|pwd|pin|secret|token|api[ _-]?key)"
     r"(\s*(?:is|was|=|:|->)\s*|\s+)(?P<value>[^\s,;]{4,})"
 )
+# Something typed on its own that looks like a password: 8+ characters without spaces mixing letter cases,
+# digits and symbols. Product names ("Windows11", "Office365") have no symbol, so a token needs a symbol,
+# unless it is the whole message (an employee typing only their password).
+_TOKEN = re.compile(r"(?<!\S)[^\s]{8,64}(?!\S)")
+_PW_SYMBOLS = set("!@#$%^&*?~+=")
+_REFERENCE = re.compile(r"(INC|APR|HND|REQ|RITM|CHG|REF-)[0-9A-F]{4,10}")  # our own ticket/record numbers
 _EMAIL = re.compile(r"(?i)\b[a-z0-9._%+-]+@[a-z0-9.-]+\.[a-z]{2,}\b")
 _IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]{4}){2,7}(?:[ ]?[A-Z0-9]{1,4})?\b")
 _CARD = re.compile(r"\b(?:\d[ -]?){12,18}\d\b")
@@ -76,6 +82,18 @@ def redact(text: str) -> Redaction:
             return m.group(0)
         return f"{m.group(1)}{m.group(2)}[SECRET]"
 
+    def password_like(m: re.Match[str]) -> str:
+        token = m.group(0).rstrip(".,;?")
+        if _REFERENCE.fullmatch(token) or any(c in token for c in "/\\[") or re.search(r"@[\w-]+\.", token):
+            return m.group(0)  # ticket numbers, URLs, paths, e-mail addresses and our own markers
+
+        classes = [any(c.islower() for c in token), any(c.isupper() for c in token),
+                   any(c.isdigit() for c in token), any(c in _PW_SYMBOLS for c in token)]
+        alone = m.group(0) == text.strip()
+        if sum(classes) >= 3 and (classes[3] or alone) and any(c.isalpha() for c in token):
+            return "[SECRET]"
+        return m.group(0)
+
     def card(m: re.Match[str]) -> str:
         digits = re.sub(r"\D", "", m.group(0))
         return "[CARD]" if 13 <= len(digits) <= 19 and _luhn_ok(digits) else m.group(0)
@@ -88,6 +106,7 @@ def redact(text: str) -> Redaction:
         return "[PHONE]"
 
     text = sub(_SECRET, secret, "secret", text)
+    text = sub(_TOKEN, password_like, "secret", text)
     text = sub(_EMAIL, lambda m: "[EMAIL]", "email", text)
     text = sub(_IBAN, lambda m: "[IBAN]", "iban", text)
     text = sub(_CARD, card, "card", text)

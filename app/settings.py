@@ -13,6 +13,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 EMBEDDED_MODELS = ("qwen2.5-0.5b", "smollm2-135m")
 MODEL_KINDS = ("embedded", "embedded:<name or path.gguf>", "ollama:<model>", "fake")
 _ROUTING_DIR = Path(__file__).resolve().parent.parent / "graphs" / "routing"
+_CATALOG_DIR = Path(__file__).resolve().parent / "catalog"
 
 
 class SettingsError(ValueError):
@@ -70,6 +71,10 @@ class Settings(BaseSettings):
     routing_triggers: Path = Field(_ROUTING_DIR / "triggers.yaml", description="Keyword/pattern triggers.")
     routing_tiebreak: bool = Field(False, description="Ask the small LM when the classifier is unsure.")
 
+    # IT service catalog (company-editable YAML files; see app/catalog/).
+    vendor_catalog: Path = Field(_CATALOG_DIR / "vendors.yaml", description="Third-party vendors and their SLAs.")
+    ci_catalog: Path = Field(_CATALOG_DIR / "configuration_items.yaml", description="Devices and apps.")
+
     # Conversation limits.
     max_message_chars: int = Field(4000, ge=100, le=100_000)
     history_turns: int = Field(6, ge=0, le=50, description="Past messages shown to the model.")
@@ -108,7 +113,7 @@ class Settings(BaseSettings):
     def _check_files(self) -> Settings:
         if self.embedded_model is not None and not self.embedded_model.is_file():
             raise ValueError(f"CONCIERGE_EMBEDDED_MODEL points to {self.embedded_model}, which is not a file")
-        for name in ("routing_examples", "routing_triggers"):
+        for name in ("routing_examples", "routing_triggers", "vendor_catalog", "ci_catalog"):
             path = getattr(self, name)
             if not path.is_file():
                 raise ValueError(f"CONCIERGE_{name.upper()} points to {path}, which is not a file")

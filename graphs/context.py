@@ -21,3 +21,5 @@ class Context:
     models: Models
     router: Router
     today: date = field(default_factory=date.today)
+    # Which kinds of personal data were redacted from this turn's message (e.g. "secret").
+    redacted: tuple[str, ...] = ()

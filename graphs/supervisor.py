@@ -8,23 +8,25 @@ from __future__ import annotations
 from langgraph.graph import END, START, StateGraph
 
 from graphs.agents.handoff import handoff_node
+from graphs.agents.incident.flow import incident_node
 from graphs.agents.knowledge import knowledge_node
+from graphs.agents.password_reset import password_reset_node
 from graphs.context import Context
 from graphs.nodes.dispatch import dispatch_node
 from graphs.nodes.replies import clarify_node, command_node, out_of_scope_node, wrapup_node
 from graphs.nodes.respond import respond_node
 from graphs.state import InputState, State
 
-# Route (or internal handler) -> node. Until their specialist agents land, incident, password, onboarding,
-# offboarding and leave turns are answered from the knowledge base (grounded and cited, or an honest "not
-# found" with a ticket/person offer) — never by free generation, which would invent policies and steps.
+# Route (or internal handler) -> node. Until their specialist agents land, onboarding, offboarding and leave
+# turns are answered from the knowledge base (grounded and cited, or an honest "not found" with a
+# ticket/person offer) — never by free generation, which would invent policies and steps.
 HANDLERS = {
     "knowledge": "knowledge",
     "human_handoff": "human_handoff",
     "out_of_scope": "out_of_scope",
     "smalltalk": "respond",
-    "incident": "knowledge",
-    "password_reset": "knowledge",
+    "incident": "incident",
+    "password_reset": "password_reset",
     "onboarding": "knowledge",
     "offboarding": "knowledge",
     "leave": "knowledge",
@@ -35,6 +37,11 @@ HANDLERS = {
 
 def pick_handler(state: State) -> str:
     return HANDLERS.get(state.get("handler") or "", "respond")
+
+
+def after_incident(state: State) -> str:
+    """The incident agent hands password problems to the password-reset flow within the same turn."""
+    return "password_reset" if state.get("handler") == "password_reset" else "wrapup"
 
 
 def build_supervisor() -> StateGraph:
@@ -48,9 +55,12 @@ def build_supervisor() -> StateGraph:
         ("respond", respond_node),
         ("clarify", clarify_node),
         ("command", command_node),
+        ("password_reset", password_reset_node),
     ):
         graph.add_node(name, node)
         graph.add_edge(name, "wrapup")
+    graph.add_node("incident", incident_node)
+    graph.add_conditional_edges("incident", after_incident, ["password_reset", "wrapup"])
     graph.add_node("wrapup", wrapup_node)
     graph.add_edge(START, "dispatch")
     graph.add_conditional_edges("dispatch", pick_handler, sorted(set(HANDLERS.values())))

@@ -1,8 +1,10 @@
 """The calibrated "no good answer" gate: does the knowledge base answer this question at all?
 
-Five signals from one retrieval: the best dense similarity, its margin over the second, the best BM25 score,
-how many of the question's words the top passages contain, and how many of its words the corpus has never
-seen (after typo correction). A logistic model over them, fitted on the labelled evaluation questions by
+Six signals from one retrieval: the best dense similarity, its margin over the second, the best BM25 score,
+how many of the question's words the top passages contain, how many of its words the corpus has never seen
+(after typo correction), and how much of the question's *information* (IDF-weighted words) the top passages
+leave uncovered — "jury service" or "gym membership" near a benefits article is a topic match without an
+answer. A logistic model over them, fitted on the labelled evaluation questions by
 ``concierge eval retrieval --calibrate`` (cross-validated figures are reported there), gives P(unanswerable);
 the gate refuses to answer above its threshold. ``knowledge/calibration.json`` holds the fitted weights.
 """
@@ -16,7 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 CALIBRATION_FILE = Path(__file__).resolve().parent / "calibration.json"
-FEATURES = ("dense_top", "dense_margin", "bm25_top", "coverage", "unknown_words")
+FEATURES = ("dense_top", "dense_margin", "bm25_top", "coverage", "unknown_words", "uncovered_idf")
 
 
 @dataclass(frozen=True)
@@ -26,13 +28,18 @@ class Signals:
     bm25_top: float
     coverage: float
     unknown_words: float
+    uncovered_idf: float = 0.0
 
     def vector(self) -> list[float]:
         # BM25 is unbounded; scaled so its typical range sits near the others'.
-        return [self.dense_top, self.dense_margin, self.bm25_top / 20.0, self.coverage, self.unknown_words]
+        return [self.dense_top, self.dense_margin, self.bm25_top / 20.0, self.coverage, self.unknown_words,
+                self.uncovered_idf]
 
 
-def signals(query_tokens: list[str], dense: list, keyword: list, vocabulary: set[str], tokenize) -> Signals:
+def signals(
+    query_tokens: list[str], dense: list, keyword: list, vocabulary: set[str], tokenize,
+    idf: dict[str, float] | None = None,
+) -> Signals:
     """Compute the gate's inputs from the dense and BM25 rankings (each best first)."""
     d = [h.dense or 0.0 for h in dense[:2]] + [0.0, 0.0]
     top_words: set[str] = set()
@@ -41,7 +48,14 @@ def signals(query_tokens: list[str], dense: list, keyword: list, vocabulary: set
     n = max(1, len(query_tokens))
     coverage = sum(t in top_words for t in query_tokens) / n
     unknown = sum(not known_word(t, vocabulary) for t in query_tokens) / n
-    return Signals(d[0], d[0] - d[1], keyword[0].bm25 if keyword else 0.0, coverage, unknown)
+    # A word the corpus never uses carries the most information (the highest IDF there is).
+    idf = idf or {}
+    rare = max(idf.values(), default=1.0)
+    weights = [idf.get(t, rare) for t in query_tokens]
+    uncovered = sum(w for t, w in zip(query_tokens, weights, strict=True)
+                    if t not in top_words and not known_word(t, top_words))
+    uncovered_idf = uncovered / sum(weights) if sum(weights) > 0 else 0.0
+    return Signals(d[0], d[0] - d[1], keyword[0].bm25 if keyword else 0.0, coverage, unknown, uncovered_idf)
 
 
 def known_word(token: str, vocabulary: set[str]) -> bool:
@@ -74,11 +88,14 @@ class AnswerGate:
         if not path.is_file():
             return DEFAULT_GATE
         data = json.loads(path.read_text())
+        if tuple(data.get("features", ())) != FEATURES:
+            # Fitted on other signals (an older version): its weights would be meaningless here.
+            return DEFAULT_GATE
         return cls(tuple(data["weights"]), float(data["bias"]), float(data["threshold"]))
 
 
 # Used only until a calibration file exists: refuse when the best dense similarity is below 0.35.
-DEFAULT_GATE = AnswerGate((-30.0, 0.0, 0.0, 0.0, 0.0), 30.0 * 0.35, 0.5)
+DEFAULT_GATE = AnswerGate((-30.0, 0.0, 0.0, 0.0, 0.0, 0.0), 30.0 * 0.35, 0.5)
 
 
 def fit_gate(vectors: list[list[float]], unanswerable: list[bool], *, folds: int = 5, seed: int = 0):

@@ -171,7 +171,8 @@ class Retriever:
         keyword = self.keyword(query, audiences)
         hits = {"dense": dense, "bm25": keyword}.get(mode) or fuse(dense, keyword, weights=(1.0, BM25_WEIGHT))
         corpus = self._ensure()
-        sig = signals(tokenize(query), dense, keyword, corpus.vocabulary, tokenize)
+        idf = corpus.bm25.idf if corpus.bm25 is not None else {}
+        sig = signals(tokenize(query), dense, keyword, corpus.vocabulary, tokenize, idf)
         return Retrieval(hits[:k], sig, self.gate.answerable(sig))
 
     def rank_sentences(self, query: str, sentences: list[str]) -> list[float]:

@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 
 from app.db.engine import Database
-from app.db.schema import Department, UserRow
+from app.db.schema import Account, Department, GroupMember, UserRow
 from app.services.passwords import hash_password
 
 DEMO_PASSWORD_ENV = "CONCIERGE_DEMO_PASSWORD"
@@ -47,13 +47,26 @@ DEMO_USERS = (
 )
 
 
+# Support groups IT staff work from, and the tickets queue each one owns.
+IT_GROUPS = ("service-desk", "end-user-computing", "network", "applications", "identity-access",
+             "security-operations", "major-incident")
+GROUPS = {"ivan": IT_GROUPS, "hannah": ("hr-operations",)}
+# Peter is locked out (five wrong passwords) so the unlock path can be tried from the demo.
+LOCKED = {"peter": "5 failed sign-ins"}
+
+
+def demo_contacts(index: int, user_id: str) -> dict[str, str]:
+    """Registered out-of-band contacts: UK drama-range mobile numbers (never real) and a private mailbox."""
+    return {"sms": f"+44 7700 900{index:03d}", "email": f"{user_id}.private@example.net"}
+
+
 def demo_password() -> str:
     return os.environ.get(DEMO_PASSWORD_ENV) or DEFAULT_DEMO_PASSWORD
 
 
 def seed(db: Database) -> dict[str, int]:
     """Create or refresh the demo data. Idempotent: running it twice changes nothing the second time."""
-    created = {"departments": 0, "users": 0}
+    created = {"departments": 0, "users": 0, "accounts": 0, "tickets": 0}
     password = demo_password()
     with db.session() as s:
         for dept_id, name in DEPARTMENTS.items():
@@ -77,5 +90,42 @@ def seed(db: Database) -> dict[str, int]:
                     )
                 )
                 created["users"] += 1
+        s.flush()
+        for i, u in enumerate(DEMO_USERS, 1):
+            if s.get(Account, u.id) is None:
+                status_reason = LOCKED.get(u.id)
+                s.add(
+                    Account(
+                        user_id=u.id,
+                        status="locked" if status_reason else "active",
+                        status_reason=status_reason,
+                        mfa_methods=["authenticator_app"],
+                        contacts=demo_contacts(i, u.id),
+                    )
+                )
+                created["accounts"] += 1
+            for group in ("all-staff", f"dept-{u.department}", *GROUPS.get(u.id, ())):
+                if s.get(GroupMember, (group, u.id)) is None:
+                    s.add(GroupMember(group_id=group, user_id=u.id))
         s.commit()
+    created["tickets"] = _seed_tickets(db)
     return created
+
+
+def _seed_tickets(db: Database) -> int:
+    """A few open tickets so status questions can be tried (keys make this idempotent)."""
+    from app.services.tickets import NewTicket, SqlTickets
+
+    tickets = SqlTickets(db)
+    made = 0
+    for key, new in (
+        ("seed:alice:dock", NewTicket("alice", "Docking station not detecting second monitor",
+                                      "Dell WD19 dock: laptop charges but the second monitor stays black.",
+                                      "hardware", "peripheral", "docking_station", 3, 2, "end-user-computing")),
+        ("seed:dave:printer", NewTicket("dave", "Cannot print to LDN-3-PRN01",
+                                        "Print jobs stay queued since Monday.", "hardware", "printer", "printer",
+                                        3, 3, "end-user-computing")),
+    ):
+        _, was_created = tickets.create(new, actor="seed", idempotency_key=key)
+        made += int(was_created)
+    return made

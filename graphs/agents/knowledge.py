@@ -118,23 +118,45 @@ def extractive_answer(evidence: list[Evidence], sources: list[Hit]) -> str:
     )
 
 
-async def knowledge_node(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
-    """Retrieve, answer with citations (guarded), or say plainly that the knowledge base has no answer."""
-    ctx = runtime.context
-    question = state.get("replay_text") or last_user_text(state)
+@dataclass(frozen=True)
+class Found:
+    """What the knowledge base says about a question: the cited passages and the evidence sentences."""
+
+    sources: list[Hit]
+    evidence: list[Evidence]
+
+    def quoted(self) -> str:
+        return " ".join(cite(e.sentence, self.sources) for e in self.evidence)
+
+
+async def lookup(ctx: Context, question: str) -> Found | None:
+    """Search the knowledge base as this user; None when the gate finds no good answer.
+
+    Used by the knowledge agent and by every agent that proposes documented fixes (incident, leave).
+    """
     # Retrieval embeds the query and reads Chroma: blocking work, kept off the event loop.
     retriever = await asyncio.to_thread(lambda: ctx.services.retriever)
     found = await asyncio.to_thread(retriever.retrieve, question, ctx.user, k=6)
     if not found.answerable or not found.hits:
+        return None
+    sources = pick_sources(found.hits)
+    scores = await asyncio.to_thread(retriever.rank_sentences, question, evidence_sentences(sources))
+    evidence = select_evidence(question, sources, scores)
+    return Found(sources, evidence) if evidence else None
+
+
+async def knowledge_node(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
+    """Retrieve, answer with citations (guarded), or say plainly that the knowledge base has no answer."""
+    ctx = runtime.context
+    question = state.get("replay_text") or last_user_text(state)
+    found = await lookup(ctx, question)
+    if found is None:
         reply = load_prompt("knowledge_no_answer")
         emit_token(runtime, reply)
         ctx.services.audit.append(ctx.user.id, "knowledge.no_answer", thread_id=ctx.thread_id, question=question)
         return {"messages": [AIMessage(reply)], "sources": [], "actions": NO_ANSWER_ACTIONS}
 
-    sources = pick_sources(found.hits)
-    sentences = evidence_sentences(sources)
-    scores = await asyncio.to_thread(retriever.rank_sentences, question, sentences)
-    evidence = select_evidence(question, sources, scores)
+    sources, evidence = found.sources, found.evidence
     if ctx.settings.kb_answer_style == "rephrase":
         reply, mode = await _answer(runtime, question, evidence, sources)
     else:

@@ -14,10 +14,12 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
+from app.prompts import load_prompt
 from graphs.context import Context
 from graphs.flows import FLOW_LABELS, flow_claims
 from graphs.routing.routes import ROUTES
 from graphs.state import State, last_user_text
+from graphs.streaming import emit_token
 
 _CANCEL = re.compile(
     r"^\s*(cancel|cancel (it|that|this|the request)|never ?mind|forget (it|that)|stop|abort|nvm)\s*[.!]*\s*$", re.I
@@ -51,6 +53,17 @@ def _pick_option(text: str, options: list[str]) -> str | None:
 
 
 def dispatch_node(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
+    update = _dispatch(state, runtime)
+    ctx = runtime.context
+    if "secret" in ctx.redacted:
+        # Whatever the route, a typed password is removed (already, before storage) and the employee warned first.
+        emit_token(runtime, load_prompt("secret_warning") + "\n\n")
+        ctx.services.audit.append(ctx.user.id, "chat.secret_redacted", thread_id=ctx.thread_id)
+        update["notice"] = "secret_redacted"
+    return update
+
+
+def _dispatch(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     ctx = runtime.context
     text = last_user_text(state)
     active = state.get("active_flow")

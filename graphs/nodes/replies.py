@@ -56,21 +56,25 @@ def command_node(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
 
 
 def wrapup_node(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
-    """After a specialist finished: offer to resume the most recently parked flow."""
-    parked = state.get("parked_flows") or []
-    if state.get("active_flow") or not parked or state.get("handler") == "command":
-        return {}
-    flow = parked[-1]["flow"]
-    offer = f"Shall we get back to your {FLOW_LABELS.get(flow, 'request')}?"
+    """After a specialist finished: put the typed-password warning first, offer to resume a parked flow."""
     messages = state.get("messages") or []
-    last = messages[-1] if messages else None
-    emit_token(runtime, "\n\n" + offer)
-    actions = [
-        *(state.get("actions") or []),
-        {"name": "resume", "label": "Yes", "payload": {}},
-        {"name": "decline_resume", "label": "No", "payload": {}},
-    ]
-    update: dict[str, Any] = {"offer_resume": flow, "actions": actions}
-    if isinstance(last, AIMessage):
-        update["messages"] = [AIMessage(f"{last.content}\n\n{offer}", id=last.id)]
+    last = messages[-1] if messages and isinstance(messages[-1], AIMessage) else None
+    text = str(last.content) if last is not None else ""
+    update: dict[str, Any] = {}
+    if state.get("notice") == "secret_redacted":
+        text = load_prompt("secret_warning") + "\n\n" + text  # already streamed first by the dispatcher
+    parked = state.get("parked_flows") or []
+    if not state.get("active_flow") and parked and state.get("handler") != "command":
+        flow = parked[-1]["flow"]
+        offer = f"Shall we get back to your {FLOW_LABELS.get(flow, 'request')}?"
+        emit_token(runtime, "\n\n" + offer)
+        text = f"{text}\n\n{offer}"
+        update["offer_resume"] = flow
+        update["actions"] = [
+            *(state.get("actions") or []),
+            {"name": "resume", "label": "Yes", "payload": {}},
+            {"name": "decline_resume", "label": "No", "payload": {}},
+        ]
+    if last is not None and text != last.content:
+        update["messages"] = [AIMessage(text, id=last.id)]
     return update

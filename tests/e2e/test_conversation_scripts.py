@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -15,8 +16,12 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.mark.parametrize("path", SCRIPTS, ids=[p.stem for p in SCRIPTS])
-async def test_script(path: Path, kb_data_dir) -> None:
-    settings = load_settings(data_dir=kb_data_dir, _env_file=None)
+async def test_script(path: Path, kb_data_dir, _template_db, tmp_path) -> None:
+    # Each script gets its own copy of the seeded database (tickets, accounts, codes, lockouts) so scripts
+    # cannot affect each other; the knowledge base (Chroma) is shared.
+    shutil.copyfile(_template_db, tmp_path / "concierge.db")
+    url = f"sqlite:///{tmp_path / 'concierge.db'}"
+    settings = load_settings(data_dir=kb_data_dir, database_url=url, _env_file=None)
     async with ConversationService.open(settings) as svc:
         result = await run_script(svc, path)
     problems = [f"step {s.index} ({s.message!r}): {f}" for s in result.steps for f in s.failures]

@@ -1,0 +1,203 @@
+"""Directory accounts: sign-in status, MFA methods, out-of-band contacts, groups — and the actions on them.
+
+``DirectoryConnector`` is the interface a real identity provider plugs into (Entra ID through Microsoft
+Graph, on-premises Active Directory over LDAP, ServiceNow's user table): implement its methods and pass
+the connector to ``Services``. ``SqlDirectory`` is the built-in implementation on our own database.
+
+Every action is idempotent — the caller supplies an idempotency key and a retried call returns the first
+outcome without acting again — and every action is written to the audit log.
+"""
+
+from __future__ import annotations
+
+import secrets
+import string
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from app.db.engine import Database
+from app.db.schema import Account, DirectoryAction, GroupMember, utcnow
+from app.services.audit import SqlAuditLog
+
+ACTIONS = ("unlock", "reset_password", "reset_mfa", "disable", "lock", "device_lock")
+
+
+@dataclass(frozen=True)
+class AccountRecord:
+    user_id: str
+    status: str  # active | locked | disabled
+    status_reason: str | None
+    password_set_at: datetime
+    must_change_password: bool
+    mfa_methods: tuple[str, ...]
+    contacts: dict[str, str]
+    groups: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    action: str
+    target_id: str
+    outcome: str  # done | unchanged | refused
+    detail: dict = field(default_factory=dict)
+    secret: str | None = field(default=None, repr=False)  # a temporary password, handed straight to delivery
+    replayed: bool = False  # a retry of an action already recorded under the same key
+
+
+class DirectoryConnector(Protocol):
+    """What the agents need from an identity provider. All actions must honour ``idempotency_key``."""
+
+    def account(self, user_id: str) -> AccountRecord | None: ...
+    def groups(self, user_id: str) -> list[str]: ...
+    def unlock(self, user_id: str, *, actor: str, idempotency_key: str, reason: str = "") -> ActionResult: ...
+    def reset_password(self, user_id: str, *, actor: str, idempotency_key: str) -> ActionResult: ...
+    def reset_mfa(self, user_id: str, *, actor: str, idempotency_key: str) -> ActionResult: ...
+    def disable(self, user_id: str, *, actor: str, idempotency_key: str, reason: str = "") -> ActionResult: ...
+    def lock(self, user_id: str, *, actor: str, idempotency_key: str, reason: str = "") -> ActionResult: ...
+    def request_device_lock(self, user_id: str, *, device: str, actor: str, idempotency_key: str,
+                            ticket: str = "") -> ActionResult: ...
+    def recent_actions(self, target_id: str, *, since: datetime) -> int: ...
+
+
+def temporary_password(length: int = 14) -> str:
+    """A random temporary password meeting the policy (upper, lower, digit, symbol)."""
+    alphabet = string.ascii_letters + string.digits + "!#%+=?"
+    while True:
+        pw = "".join(secrets.choice(alphabet) for _ in range(length))
+        if (any(c.islower() for c in pw) and any(c.isupper() for c in pw) and any(c.isdigit() for c in pw)
+                and any(c in "!#%+=?" for c in pw)):
+            return pw
+
+
+class SqlDirectory:
+    """Directory accounts in our own database."""
+
+    def __init__(self, db: Database, audit: SqlAuditLog):
+        self.db = db
+        self.audit = audit
+
+    # -- reads --------------------------------------------------------------------------------------------
+    def account(self, user_id: str) -> AccountRecord | None:
+        with self.db.session() as s:
+            row = s.get(Account, user_id)
+            return _record(row, self._groups(s, user_id)) if row else None
+
+    def groups(self, user_id: str) -> list[str]:
+        with self.db.session() as s:
+            return self._groups(s, user_id)
+
+    def recent_actions(self, target_id: str, *, since: datetime) -> int:
+        """How many account-changing actions hit this account since ``since`` (for rate limits)."""
+        with self.db.session() as s:
+            q = select(func.count(DirectoryAction.id)).where(
+                DirectoryAction.target_id == target_id,
+                DirectoryAction.created_at >= since,
+                DirectoryAction.outcome == "done",
+                DirectoryAction.action.in_(("unlock", "reset_password", "reset_mfa")),
+            )
+            return int(s.scalar(q) or 0)
+
+    # -- actions ------------------------------------------------------------------------------------------
+    def unlock(self, user_id: str, *, actor: str, idempotency_key: str, reason: str = "") -> ActionResult:
+        def act(row: Account) -> tuple[str, dict, str | None]:
+            if row.status == "disabled":
+                return "refused", {"why": "disabled"}, None
+            if row.status != "locked":
+                return "unchanged", {}, None
+            row.status, row.status_reason = "active", None
+            return "done", {"reason": reason}, None
+
+        return self._act("unlock", user_id, actor, idempotency_key, act)
+
+    def reset_password(self, user_id: str, *, actor: str, idempotency_key: str) -> ActionResult:
+        def act(row: Account) -> tuple[str, dict, str | None]:
+            if row.status == "disabled":
+                return "refused", {"why": "disabled"}, None
+            row.password_set_at = utcnow()
+            row.must_change_password = True
+            # A reset also clears a lockout: the employee signs in with the temporary password next.
+            row.status, row.status_reason = "active", None
+            return "done", {"must_change_password": True}, temporary_password()
+
+        return self._act("reset_password", user_id, actor, idempotency_key, act)
+
+    def reset_mfa(self, user_id: str, *, actor: str, idempotency_key: str) -> ActionResult:
+        def act(row: Account) -> tuple[str, dict, str | None]:
+            if row.status == "disabled":
+                return "refused", {"why": "disabled"}, None
+            removed = list(row.mfa_methods or [])
+            row.mfa_methods = []
+            return "done", {"removed_methods": removed}, None
+
+        return self._act("reset_mfa", user_id, actor, idempotency_key, act)
+
+    def disable(self, user_id: str, *, actor: str, idempotency_key: str, reason: str = "") -> ActionResult:
+        def act(row: Account) -> tuple[str, dict, str | None]:
+            if row.status == "disabled":
+                return "unchanged", {}, None
+            row.status, row.status_reason = "disabled", reason[:200] or None
+            return "done", {"reason": reason}, None
+
+        return self._act("disable", user_id, actor, idempotency_key, act)
+
+    def lock(self, user_id: str, *, actor: str, idempotency_key: str, reason: str = "") -> ActionResult:
+        def act(row: Account) -> tuple[str, dict, str | None]:
+            if row.status in ("locked", "disabled"):
+                return "unchanged", {"status": row.status}, None
+            row.status, row.status_reason = "locked", reason[:200] or None
+            return "done", {"reason": reason}, None
+
+        return self._act("lock", user_id, actor, idempotency_key, act)
+
+    def request_device_lock(self, user_id: str, *, device: str, actor: str, idempotency_key: str,
+                            ticket: str = "") -> ActionResult:
+        """Ask endpoint management (Intune) to lock and wipe a lost device; recorded, audited, idempotent."""
+
+        def act(row: Account) -> tuple[str, dict, str | None]:
+            return "done", {"device": device[:60], "ticket": ticket, "request": f"LOCK-{ticket or user_id}"}, None
+
+        return self._act("device_lock", user_id, actor, idempotency_key, act)
+
+    # -- internals ----------------------------------------------------------------------------------------
+    def _act(self, action: str, user_id: str, actor: str, key: str, act) -> ActionResult:
+        by_key = select(DirectoryAction).where(DirectoryAction.idempotency_key == key)
+        with self.db.session() as s:
+            done = s.scalars(by_key).first()
+            if done is not None:
+                return ActionResult(done.action, done.target_id, done.outcome, dict(done.detail or {}), None, True)
+            row = s.get(Account, user_id)
+            if row is None:
+                outcome, detail, secret = "refused", {"why": "no such account"}, None
+            else:
+                outcome, detail, secret = act(row)
+                row.updated_at = utcnow()
+            s.add(DirectoryAction(idempotency_key=key, action=action, target_id=user_id, actor=actor,
+                                  outcome=outcome, detail=detail))
+            try:
+                s.commit()
+            except IntegrityError:  # the same request raced us; report its outcome, do not act twice
+                s.rollback()
+                done = s.scalars(by_key).one()
+                return ActionResult(done.action, done.target_id, done.outcome, dict(done.detail or {}), None, True)
+        self.audit.append(actor, f"directory.{action}", target=user_id, outcome=outcome, **detail)
+        return ActionResult(action, user_id, outcome, detail, secret)
+
+    @staticmethod
+    def _groups(s, user_id: str) -> list[str]:
+        q = select(GroupMember.group_id).where(GroupMember.user_id == user_id).order_by(GroupMember.group_id)
+        return list(s.scalars(q))
+
+
+def _record(row: Account, groups: list[str]) -> AccountRecord:
+    return AccountRecord(
+        row.user_id, row.status, row.status_reason, row.password_set_at, bool(row.must_change_password),
+        tuple(row.mfa_methods or []), dict(row.contacts or {}), tuple(groups),
+    )
+
+
+def hour_ago(now: datetime | None = None) -> datetime:
+    return (now or utcnow()) - timedelta(hours=1)
