@@ -8,6 +8,8 @@ from graphs.routing.classifier import Prediction
 from graphs.routing.router import Router
 from graphs.routing.routes import ROUTES
 from graphs.routing.triggers import load_triggers
+from knowledge.answerability import Signals
+from knowledge.retrieval import Hit, Retrieval
 
 _RULES = (
     ("incident", r"broken|crash|slow|not working|error|flicker|monitor"),
@@ -37,3 +39,19 @@ class KeywordClassifier:
 
 def fake_router() -> Router:
     return Router(load_triggers(), KeywordClassifier())  # type: ignore[arg-type]
+
+
+class StubRetriever:
+    """Returns fixed hits (or "no answer") without Chroma or the embedding model."""
+
+    def __init__(self, hits: list[Hit] | None = None, answerable: bool = True):
+        hits = hits or []
+        self.hits, self._answerable, self.queries = hits, answerable, []
+
+    def retrieve(self, query, user=None, *, k=5, mode="hybrid"):
+        self.queries.append((query, user.id if user else None))
+        return Retrieval(self.hits[:k], Signals(0.7, 0.1, 10.0, 1.0, 0.0), self._answerable)
+
+    def rank_sentences(self, query, sentences):
+        q = set(query.lower().split())
+        return [len(q & set(s.lower().split())) / 10 for s in sentences]

@@ -12,27 +12,13 @@ from app.models.fake import FakeChatModel
 from app.models.registry import Models
 from app.services.registry import Services
 from graphs.supervisor import build_supervisor
-from knowledge.answerability import Signals
-from knowledge.retrieval import Hit, Retrieval
-from tests.fakes import fake_router
+from knowledge.retrieval import Hit
+from tests.fakes import StubRetriever, fake_router
 
 PASSAGE = (
     "Expenses — Client entertainment\nClient entertainment is capped at £75 per person including drinks. "
     "Claims must be submitted in Concur within 30 days with itemised receipts."
 )
-
-
-class StubRetriever:
-    def __init__(self, hits: list[Hit], answerable: bool = True):
-        self.hits, self._answerable, self.queries = hits, answerable, []
-
-    def retrieve(self, query, user=None, *, k=5, mode="hybrid"):
-        self.queries.append((query, user.id if user else None))
-        return Retrieval(self.hits[:k], Signals(0.7, 0.1, 10.0, 1.0, 0.0), self._answerable)
-
-    def rank_sentences(self, query, sentences):
-        q = set(query.lower().split())
-        return [len(q & set(s.lower().split())) / 10 for s in sentences]
 
 
 def make_service(settings, db, model, retriever) -> ConversationService:

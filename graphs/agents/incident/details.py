@@ -50,7 +50,7 @@ _MANY = re.compile(
     re.I,
 )
 _TEAM = re.compile(
-    r"\b((my|our|the) (whole |entire )?team|several (people|colleagues|of us)|a few (people|colleagues|of us)|"
+    r"\b((my|our|the|whole|entire) (whole |entire )?team|several (people|colleagues|of us)|a few (people|colleagues|of us)|"
     r"colleagues? (too|as well|also)|(others|other people|colleagues) (too|as well|also|have|are|can'?t)|"
     r"(\d|two|three|four|five|six|seven|eight|nine) (people|colleagues|users|of us)|not just me|others too)\b",
     re.I,
@@ -135,7 +135,7 @@ def read_answer(text: str, asked: list[str], catalog: Catalog) -> dict[str, str]
     found = extract(text, catalog)
     open_questions = [s for s in asked if s not in found]
     cleaned = text.strip()
-    if len(open_questions) == 1 and cleaned and len(found) < len(asked):
+    if len(asked) == 1 and open_questions and cleaned:
         slot = open_questions[0]
         if slot == "affected":
             found[slot] = "me" if re.search(r"\b(me|i|just|only|no)\b", cleaned, re.I) else "team"

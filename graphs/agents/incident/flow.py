@@ -95,6 +95,8 @@ async def incident_node(state: State, runtime: Runtime[Context]) -> dict[str, An
         return await _lost_device(runtime, state, {**slots, "device": text.strip()[:60]})
     if step == "comment":
         return await _comment(runtime, slots.get("number", ""), text)
+    if step == "collect" and kinds.template(text) == "password":
+        return _to_password_flow(ctx)
     if step == "collect":
         asked = [s for s in (state.get("pending_slot") or "").split(",") if s]
         found = read_answer(text, asked, ctx.services.catalog)
@@ -108,10 +110,7 @@ async def incident_node(state: State, runtime: Runtime[Context]) -> dict[str, An
         return await _follow_up(runtime, follow, text)
     template = kinds.template(text)
     if template == "password":
-        # Template 3a: password problems belong to the password-reset flow; hand the turn over.
-        ctx.services.audit.append(ctx.user.id, "incident.handed_over", thread_id=ctx.thread_id, to="password_reset")
-        return {"handler": "password_reset", "route": "password_reset", "active_flow": None, "slots": {},
-                "flow_step": None, "pending_slot": None}
+        return _to_password_flow(ctx)
     if kinds.about_an_account(text):
         named = other_person(ctx, text)
         if named is not None:
@@ -129,6 +128,13 @@ async def incident_node(state: State, runtime: Runtime[Context]) -> dict[str, An
         return await _lost_device(runtime, state, {**slots, "device": item.name})
     slots.update(extract(text, ctx.services.catalog))
     return await _continue(runtime, state, slots)
+
+
+def _to_password_flow(ctx: Context) -> dict[str, Any]:
+    """Template 3a: password problems belong to the password-reset flow; it takes over this same turn."""
+    ctx.services.audit.append(ctx.user.id, "incident.handed_over", thread_id=ctx.thread_id, to="password_reset")
+    return {"handler": "password_reset", "route": "password_reset", "active_flow": None, "slots": {},
+            "flow_step": None, "pending_slot": None}
 
 
 def _reask(runtime: Runtime[Context], step: str, slots: dict) -> dict[str, Any]:
