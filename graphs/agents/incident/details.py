@@ -50,7 +50,8 @@ _MANY = re.compile(
     re.I,
 )
 _TEAM = re.compile(
-    r"\b((my|our|the|whole|entire) (whole |entire )?team|several (people|colleagues|of us)|a few (people|colleagues|of us)|"
+    r"\b((my|our|the|whole|entire) (whole |entire )?team|several (people|colleagues|of us)|"
+    r"a few (people|colleagues|of us)|"
     r"colleagues? (too|as well|also)|(others|other people|colleagues) (too|as well|also|have|are|can'?t)|"
     r"(\d|two|three|four|five|six|seven|eight|nine) (people|colleagues|users|of us)|not just me|others too)\b",
     re.I,
