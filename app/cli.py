@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from app.cli_common import JsonOpt, UserOpt, console, err, fail, settings_or_exit
 from app.errors import ConciergeError
-from app.settings import Settings, SettingsError, load_settings
+from app.settings import Settings
 
 app = typer.Typer(
     help="Concierge — employee IT and HR service assistant.",
@@ -23,28 +23,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console()
-err = Console(stderr=True)
-
-UserOpt = Annotated[str, typer.Option("--user", "-u", help="Demo user id to act as (see `concierge users`).")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
-
-
-def settings_or_exit() -> Settings:
-    try:
-        settings = load_settings()
-    except SettingsError as exc:
-        err.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from None
-    from app.logging_setup import configure_logging
-
-    configure_logging(settings, console_level="ERROR")
-    return settings
-
-
-def fail(message: str, code: int = 1) -> None:
-    err.print(f"[red]{message}[/red]")
-    raise typer.Exit(code)
 
 
 @app.command()
@@ -503,6 +481,17 @@ async def _run_scripts(settings: Settings, files: list[Path]):
 
     async with ConversationService.open(settings) as svc:
         return [await run_script(svc, f) for f in files]
+
+
+def _register_subcommands() -> None:
+    from app.cli_itsm import approvals_app, outbox, tickets_app
+
+    app.add_typer(tickets_app, name="tickets")
+    app.add_typer(approvals_app, name="approvals")
+    app.command()(outbox)
+
+
+_register_subcommands()
 
 
 def main() -> None:

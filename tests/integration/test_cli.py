@@ -61,3 +61,47 @@ def test_chat_session(cli_env) -> None:
 def test_seed_is_idempotent(cli_env) -> None:
     out = runner.invoke(app, ["seed"])
     assert out.exit_code == 0 and "0 new users" in out.output
+
+
+def _services(cli_env):
+    from app.db.engine import Database
+    from app.services.registry import Services
+    from app.settings import load_settings
+
+    settings = load_settings(data_dir=cli_env, _env_file=None)
+    return Services.from_db(Database.open(settings), settings)
+
+
+def test_tickets_list_show_and_staff_update(cli_env) -> None:
+    mine = json.loads(runner.invoke(app, ["tickets", "list", "--as", "alice", "--json"]).output)
+    assert [t["number"] for t in mine] == ["INC0000001"]
+    queue = json.loads(runner.invoke(app, ["tickets", "list", "--as", "ivan", "--queue", "--json"]).output)
+    assert {t["number"] for t in queue} == {"INC0000001", "INC0000002"}
+    hidden = runner.invoke(app, ["tickets", "show", "INC0000002", "--as", "alice"])
+    assert hidden.exit_code == 1 and "can't find that ticket" in hidden.output and "print" not in hidden.output
+    done = runner.invoke(app, ["tickets", "update", "INC0000002", "--as", "ivan", "--state", "resolved", "--note",
+                               "Cleared the spooler", "--resolution-code", "solved"])
+    assert done.exit_code == 0 and "resolved" in done.output
+    shown = json.loads(runner.invoke(app, ["tickets", "show", "INC0000002", "--as", "dave", "--json"]).output)
+    assert shown["state"] == "resolved" and shown["history"][-1]["text"] == "Cleared the spooler"
+    refused = runner.invoke(app, ["tickets", "update", "INC0000002", "--as", "dave", "--state", "closed"])
+    assert refused.exit_code == 1
+
+
+def test_approval_decided_by_staff_acts_and_delivers_out_of_band(cli_env) -> None:
+    services = _services(cli_env)
+    record, _ = services.approvals.request(kind="directory.reset", requested_by="bob", subject_id="alice",
+                                           approver_role="it_agent", idempotency_key="k", reason="locked out")
+    assert runner.invoke(app, ["approvals", "decide", record.reference, "--as", "bob"]).exit_code == 1
+    assert runner.invoke(app, ["approvals", "decide", record.reference, "--as", "frank"]).exit_code == 1
+    listed = json.loads(runner.invoke(app, ["approvals", "list", "--as", "ivan", "--json"]).output)
+    assert [r["reference"] for r in listed] == [record.reference]
+    out = runner.invoke(app, ["approvals", "decide", record.reference, "--as", "ivan"])
+    assert out.exit_code == 0 and "approved; account action: done" in out.output
+    delivered = json.loads(runner.invoke(app, ["outbox", "--user", "alice", "--json"]).output)
+    assert delivered[0]["kind"] == "temporary_password" and delivered[0]["address"] == "+44 7700 900002"
+    assert not json.loads(runner.invoke(app, ["outbox", "--user", "bob", "--json"]).output)
+    assert services.directory.account("alice").must_change_password
+    # Deciding again changes nothing and sends nothing.
+    runner.invoke(app, ["approvals", "decide", record.reference, "--as", "ivan"])
+    assert len(json.loads(runner.invoke(app, ["outbox", "--user", "alice", "--json"]).output)) == 1

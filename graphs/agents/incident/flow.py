@@ -203,6 +203,8 @@ def _describe(slots: dict, item_name: str | None) -> str:
 
 
 def _short(slots: dict, item_name: str | None) -> str:
+    if slots.get("short"):
+        return str(slots["short"])[:120]
     error = str(slots.get("error") or "").removeprefix("other:")
     head = item_name or str(slots.get("ci") or "").removeprefix("other:") or ""
     text = f"{head}: {error}" if head and error else head or error or slots.get("report", "")
@@ -292,7 +294,8 @@ async def _phishing(runtime: Runtime[Context], state: State, slots: dict, *, cli
     found = await lookup(ctx, question)
     how = found.quoted() if found else ""
     sev = (2, 1) if clicked else (3, 2)
-    slots = {**slots, "error": "Suspected phishing" + (" (employee clicked / opened it)" if clicked else "")}
+    error = "Suspected phishing" + (" (employee clicked / opened it)" if clicked else "")
+    slots = {**slots, "error": error, "short": error}
     ticket, _ = await _create(runtime, state, slots, category=("security", "phishing", "security-operations"),
                               severity_override=sev)
     key = "phishing_clicked" if clicked else "phishing"
@@ -307,7 +310,8 @@ async def _compromised(runtime: Runtime[Context], state: State, slots: dict) -> 
         ctx.user.id, actor="concierge", idempotency_key=f"{ctx.thread_id}:{state.get('turn_count', 0)}:lock",
         reason="suspected compromise reported in chat"))
     ctx.services.audit.append(ctx.user.id, "incident.account_locked", thread_id=ctx.thread_id, outcome=result.outcome)
-    slots = {**slots, "error": "Account possibly compromised", "affected": "me"}
+    slots = {**slots, "error": "Account possibly compromised", "affected": "me",
+             "short": "Account possibly compromised (reported by the owner)"}
     ticket, _ = await _create(runtime, state, slots, category=("security", "account_compromise",
                                                                "security-operations"), severity_override=(1, 1))
     await _queue_critical(runtime, state, ticket)
@@ -321,7 +325,8 @@ async def _lost_device(runtime: Runtime[Context], state: State, slots: dict) -> 
     stolen = bool(re.search(r"\b(stolen|stole|theft|robbed|nicked|mugged|taken)\b", _full_text(slots), re.I))
     found = await lookup(ctx, "my laptop was stolen, report to the police crime reference" if stolen
                          else "what does IT do when a device is lost")
-    slots = {**slots, "error": f"{'Stolen' if stolen else 'Lost'} device: {device}"}
+    slots = {**slots, "error": f"{'Stolen' if stolen else 'Lost'} device: {device}",
+             "short": f"{'Stolen' if stolen else 'Lost'} {device.lower()}"}
     item = ctx.services.catalog.find(device)
     if item is not None:
         slots["ci"] = item.id
@@ -380,6 +385,15 @@ def _match_ticket(text: str, tickets: list[TicketRecord]) -> TicketRecord | None
 async def _follow_up(runtime: Runtime[Context], kind: str, text: str) -> dict[str, Any]:
     ctx = runtime.context
     mine = await asyncio.to_thread(ctx.services.tickets.mine, ctx.user)
+    if kind == "list":
+        open_ones = [t for t in mine if t.is_open]
+        if not open_ones:
+            return _end(runtime, reply(FLOW, "no_tickets"))
+        items = "; ".join(f"{t.number} ({t.short_description}, {t.priority}, {t.state.replace('_', ' ')})"
+                          for t in open_ones[:8])
+        ctx.services.audit.append(ctx.user.id, "ticket.listed", thread_id=ctx.thread_id, count=len(open_ones))
+        return _end(runtime, reply(FLOW, "ticket_list", items=items),
+                    actions=[{"name": "choose", "label": f"Status of {t.number}"} for t in open_ones[:4]])
     # Numbers match any of the caller's tickets (the service explains why a cancelled one can't be reopened);
     # descriptions match only tickets the action makes sense for.
     actionable = {"status": None, "comment": ("new", "in_progress", "on_hold", "resolved"),

@@ -56,8 +56,14 @@ _CANCEL_TICKET = re.compile(r"\b(cancel|close|withdraw|drop)\b.{0,30}\b(ticket|i
                             r"\b(fixed itself|sorted itself|works now|working now|resolved itself)\b", re.I)
 
 
+_LIST = re.compile(r"\b(my|open|all) (open |current |recent )?(tickets|incidents)\b|\bwhat tickets\b|"
+                   r"\btickets (do i have|i have|i'?ve (got|raised|opened))\b", re.I)
+
+
 def follow_up(text: str) -> str | None:
-    """status | comment | reopen | cancel when the message is about an existing ticket, else None."""
+    """list | status | comment | reopen | cancel when the message is about existing tickets, else None."""
+    if _LIST.search(text) and not TICKET_NUMBER.search(text):
+        return "list"
     about_ticket = bool(TICKET_NUMBER.search(text) or _MY_TICKET.search(text))
     if _CANCEL_TICKET.search(text) and (about_ticket or (re.search(r"\b(fixed|sorted|works|working|resolved)\b",
                                                                     text, re.I) and _MY_TICKET.search(text))):
