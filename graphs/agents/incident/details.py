@@ -131,6 +131,12 @@ def extract(text: str, catalog: Catalog) -> dict[str, str]:
     return found
 
 
+def states_a_detail(text: str) -> bool:
+    """Whether a message states an error, a time, who is affected or the impact (no catalog needed)."""
+    return bool(_QUOTED.search(text) or _ERROR.search(text) or _SINCE.search(text) or affected_level(text)
+                or impact_level(text))
+
+
 def read_answer(text: str, asked: list[str], catalog: Catalog) -> dict[str, str]:
     """Read an answer to the questions in ``asked``: whatever it states, and a plain answer for an open question."""
     found = extract(text, catalog)

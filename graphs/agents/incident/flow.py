@@ -31,7 +31,15 @@ from app.prompts import reply
 from app.services.tickets import NewTicket, TicketError, TicketRecord
 from graphs.agents.handoff import summarise, transcript
 from graphs.agents.incident import kinds
-from graphs.agents.incident.details import QUESTIONS, Details, extract, is_critical, read_answer, severity
+from graphs.agents.incident.details import (
+    QUESTIONS,
+    Details,
+    extract,
+    is_critical,
+    read_answer,
+    severity,
+    states_a_detail,
+)
 from graphs.agents.knowledge import lookup, source_list
 from graphs.agents.password_reset import other_person
 from graphs.context import Context
@@ -50,8 +58,12 @@ _NO = re.compile(r"^\s*(n|no|nope|nah|not really|it didn'?t|didn'?t (work|help)|
 
 
 def _claims(text: str) -> bool:
-    """While the incident flow waits, a short answer (not a new question) is its answer."""
-    return len(text.split()) <= 30 and not text.rstrip().endswith("?")
+    """While the incident flow waits, its answer is a yes/no, a very short reply, or a message that states one of
+    the details asked for ("since Monday", "only me", an error text). Anything else goes to the router, which
+    keeps the flow unless the message clearly starts another topic."""
+    if text.rstrip().endswith("?"):
+        return False
+    return bool(_YES.search(text) or _NO.search(text) or len(text.split()) <= 4 or states_a_detail(text))
 
 
 register_claim(FLOW, _claims)
