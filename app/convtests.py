@@ -181,6 +181,8 @@ def _apply_setup(svc: ConversationService, user_id: str, setup: dict[str, Any]) 
     if "account" in setup:
         with svc.services.db.session() as s:
             row = s.get(Account, user_id)
+            if row is None:
+                raise ScriptError(f"setup: {user_id} has no directory account")
             for key, value in setup["account"].items():
                 setattr(row, key, value)
             s.commit()

@@ -23,12 +23,17 @@ _SECRET = re.compile(
     r"(?i)\b(pass(?:word|wd|code|phrase)?|pwd|pin|secret|token|api[ _-]?key)"
     r"(\s*(?:is|was|=|:|->)\s*|\s+)(?P<value>[^\s,;]{4,})"
 )
-# Something typed on its own that looks like a password: 8+ characters without spaces mixing letter cases,
-# digits and symbols. Product names ("Windows11", "Office365") have no symbol, so a token needs a symbol,
-# unless it is the whole message (an employee typing only their password).
+# Something that looks like a password: 8+ characters without spaces with letters *and* digits, plus a symbol
+# and a lower-case letter, or mixed case when it is the whole message or follows "typed", "tried", "is"...
+# IDs (asset tags, error codes, versions, our ticket numbers) and product names are not passwords.
 _TOKEN = re.compile(r"(?<!\S)[^\s]{8,64}(?!\S)")
-_PW_SYMBOLS = set("!@#$%^&*?~+=")
-_REFERENCE = re.compile(r"(INC|APR|HND|REQ|RITM|CHG|REF-)[0-9A-F]{4,10}")  # our own ticket/record numbers
+_PW_SYMBOLS = set("!@#$%^&*?~+=_-.")
+_REFERENCE = re.compile(r"(INC|APR|HND|WF|REQ|RITM|CHG|REF-)[0-9A-F]{4,10}")  # our own record numbers
+_NOT_SECRET = re.compile(
+    r"(?i)(v?\d+(\.\d+)+([-+][a-z0-9.]+)?|(iphone|ipad|office|windows|win|thinkpad|galaxy|pixel|surface|macbook|"
+    r"outlook|teams|error|code|kb|build)[\w.#:-]*)"
+)
+_CUE = re.compile(r"(?i)\b(typed|tried|entered|used|using|is|was|it'?s|its|pw|pwd|password|passwort)\W*$")
 _EMAIL = re.compile(r"(?i)\b[a-z0-9._%+-]+@[a-z0-9.-]+\.[a-z]{2,}\b")
 _IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]{4}){2,7}(?:[ ]?[A-Z0-9]{1,4})?\b")
 _CARD = re.compile(r"\b(?:\d[ -]?){12,18}\d\b")
@@ -83,16 +88,22 @@ def redact(text: str) -> Redaction:
         return f"{m.group(1)}{m.group(2)}[SECRET]"
 
     def password_like(m: re.Match[str]) -> str:
-        token = m.group(0).rstrip(".,;?")
-        if _REFERENCE.fullmatch(token) or any(c in token for c in "/\\[") or re.search(r"@[\w-]+\.", token):
-            return m.group(0)  # ticket numbers, URLs, paths, e-mail addresses and our own markers
-
-        classes = [any(c.islower() for c in token), any(c.isupper() for c in token),
-                   any(c.isdigit() for c in token), any(c in _PW_SYMBOLS for c in token)]
-        alone = m.group(0) == text.strip()
-        if sum(classes) >= 3 and (classes[3] or alone) and any(c.isalpha() for c in token):
+        raw = m.group(0)
+        token = raw.rstrip(".,;:?)")
+        if _REFERENCE.fullmatch(token) or _NOT_SECRET.fullmatch(token) or any(c in token for c in "/\\[]*`"):
+            return raw  # record numbers, versions, product names, URLs, paths, markdown and our own markers
+        if re.fullmatch(r"[\w.+-]+@[\w-]+(\.[a-z]{2,})+", token, re.I):
+            return raw  # an e-mail address (handled as PII below)
+        letters, digits = any(c.isalpha() for c in token), any(c.isdigit() for c in token)
+        lower, upper = any(c.islower() for c in token), any(c.isupper() for c in token)
+        symbol = any(c in _PW_SYMBOLS for c in token.strip(".-"))
+        if not (letters and digits):
+            return raw
+        alone = raw == text.strip()
+        cued = bool(_CUE.search(text[: m.start()]))
+        if (symbol and lower) or (lower and upper and (alone or cued)):
             return "[SECRET]"
-        return m.group(0)
+        return raw
 
     def card(m: re.Match[str]) -> str:
         digits = re.sub(r"\D", "", m.group(0))

@@ -12,7 +12,7 @@ from graphs.agents.incident.flow import incident_node
 from graphs.agents.knowledge import knowledge_node
 from graphs.agents.password_reset import password_reset_node
 from graphs.context import Context
-from graphs.nodes.dispatch import dispatch_node
+from graphs.nodes.dispatch import dispatch_node, preface_node
 from graphs.nodes.replies import clarify_node, command_node, out_of_scope_node, wrapup_node
 from graphs.nodes.respond import respond_node
 from graphs.state import InputState, State
@@ -62,7 +62,9 @@ def build_supervisor() -> StateGraph:
     graph.add_node("incident", incident_node)
     graph.add_conditional_edges("incident", after_incident, ["password_reset", "wrapup"])
     graph.add_node("wrapup", wrapup_node)
+    graph.add_node("preface", preface_node)
     graph.add_edge(START, "dispatch")
-    graph.add_conditional_edges("dispatch", pick_handler, sorted(set(HANDLERS.values())))
+    graph.add_edge("dispatch", "preface")
+    graph.add_conditional_edges("preface", pick_handler, sorted(set(HANDLERS.values())))
     graph.add_edge("wrapup", END)
     return graph

@@ -28,6 +28,8 @@ def decide(services: Services, reference: str, decider: User, *, approve: bool, 
     if record.state != "approved" or not record.kind.startswith("directory.") or not record.subject_id:
         return Decision(record)
     action = record.kind.removeprefix("directory.")
+    if action not in ("unlock", "lock", "mfa", "reset"):
+        raise ValueError(f"{record.reference}: no account action for kind {record.kind!r}")
     key = f"approval:{record.reference}"
     directory, target = services.directory, record.subject_id
     if action == "unlock":

@@ -44,6 +44,18 @@ class Approvals(Protocol):
                 approver_role: str | None = None, approver_id: str | None = None, payload: dict | None = None,
                 reason: str = "") -> tuple[ApprovalRecord, bool]: ...
     def decide(self, reference: str, decider: User, *, approve: bool, note: str = "") -> ApprovalRecord: ...
+    def cancel(self, reference: str) -> ApprovalRecord | None:
+        """Withdraw a pending request (its process ended another way); decided ones stay as they are."""
+        with self.db.session() as s:
+            row = s.scalars(select(Approval).where(Approval.reference == reference)).first()
+            if row is None:
+                return None
+            if row.state == "pending":
+                row.state = "cancelled"
+                row.decided_at = utcnow()
+                s.commit()
+            return _record(row)
+
     def pending_for(self, user: User) -> list[ApprovalRecord]: ...
 
 
@@ -105,6 +117,18 @@ class SqlApprovals:
             row.decision_note = redact_text(note)
             row.decided_at = utcnow()
             s.commit()
+            return _record(row)
+
+    def cancel(self, reference: str) -> ApprovalRecord | None:
+        """Withdraw a pending request (its process ended another way); decided ones stay as they are."""
+        with self.db.session() as s:
+            row = s.scalars(select(Approval).where(Approval.reference == reference)).first()
+            if row is None:
+                return None
+            if row.state == "pending":
+                row.state = "cancelled"
+                row.decided_at = utcnow()
+                s.commit()
             return _record(row)
 
     def pending_for(self, user: User) -> list[ApprovalRecord]:

@@ -123,20 +123,30 @@ class Verifier:
                     result = Checked("expired")
                 elif _matches(code, row.code_hash):
                     row.used_at = now
+                    for earlier in self._recent(s, user_id, now):
+                        earlier.attempts = 0  # a success clears the failure count
                     result = Checked("ok")
                 else:
                     row.attempts += 1
-                    if row.attempts >= MAX_ATTEMPTS:
+                    # Failures count per user across codes: asking for a new code does not reset them.
+                    failures = sum(r.attempts for r in self._recent(s, user_id, now) if r.id != row.id) + row.attempts
+                    if failures >= MAX_ATTEMPTS:
                         row.used_at = now
                         row.locked_until = now + LOCKOUT
                         result = Checked("locked", 0, row.locked_until)
                     else:
-                        result = Checked("wrong", MAX_ATTEMPTS - row.attempts)
+                        result = Checked("wrong", MAX_ATTEMPTS - failures)
                 s.commit()
         event = {"ok": "verification.succeeded", "wrong": "verification.failed", "locked": "verification.locked",
                  "expired": "verification.expired", "none": "verification.no_code"}[result.status]
         self.audit.append(user_id, event, thread_id=thread_id, attempts_left=result.attempts_left)
         return result
+
+    @staticmethod
+    def _recent(s, user_id: str, now: datetime) -> list[Verification]:
+        """The user's codes of the last lockout window (their failed attempts add up)."""
+        return list(s.scalars(select(Verification).where(Verification.user_id == user_id,
+                                                         Verification.created_at >= now - LOCKOUT)))
 
     def _locked_until(self, s, user_id: str) -> datetime | None:
         now = self.clock()

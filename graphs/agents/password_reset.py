@@ -45,7 +45,9 @@ _RESET = re.compile(
     re.I,
 )
 _CHANGE = re.compile(r"\bchange (my |the |a )?password\b|\bpassword change\b", re.I)
-_NEW_CODE = re.compile(r"\b(new|another|resend|re-send|send (it )?again|fresh) (code|one)?\b|\bresend\b", re.I)
+_NEW_CODE = re.compile(
+    r"\b((new|another|fresh|different) (code|one)|resend|re-send|send (it |one |a code )?again)\b", re.I
+)
 _CODE = re.compile(r"(?<!\d)(\d{3})[ -]?(\d{3})(?!\d)")
 _SMS = re.compile(r"\b(sms|text|txt|phone|mobile|number)\b", re.I)
 _EMAIL = re.compile(r"\b(e-?mail|mail|inbox)\b", re.I)
@@ -59,10 +61,10 @@ KIND_LABELS = {"reset": "Reset my password", "unlock": "Unlock my account", "mfa
 
 def detect_kind(text: str) -> str | None:
     """reset | unlock | mfa | change | disabled, or None when the message doesn't say."""
+    if _MFA.search(text):
+        return "mfa"  # "my MFA is disabled" is about MFA, not a disabled account
     if _DISABLED.search(text):
         return "disabled"
-    if _MFA.search(text):
-        return "mfa"
     lowered = text.lower()
     for kind, label in KIND_LABELS.items():
         if label.lower() in lowered:
@@ -92,8 +94,10 @@ def other_person(ctx: Context, text: str) -> User | None:
             continue
         names = "|".join(re.escape(n) for n in {person.id, person.name.split()[0].lower(), person.name.lower()})
         about = (
-            rf"\b({names})'s\b|\b(for|of|reset|unlock|lock) ({names})\b|"
-            rf"\b({names}) (is|has|was|can't|cannot|got|keeps|needs)\b"
+            rf"\b({names})'s (work |company |ms |microsoft |email |e-mail )?(account|password|login|sign-?in|mfa|"
+            rf"authenticator|laptop|phone|e-?mail|mailbox)\b|\b(for|reset|unlock|lock) ({names})\b|"
+            rf"\b({names}) (is|was|has been|got|gets|keeps getting) (locked|hacked|compromised|phished)\b|"
+            rf"\b({names}) (can't|cannot|can not) (log|sign)"
         )
         if re.search(about, lowered):
             return person
@@ -251,7 +255,7 @@ async def _send_code(runtime: Runtime[Context], slots: dict, channel: str) -> di
 async def _on_code(runtime: Runtime[Context], state: State, text: str, slots: dict) -> dict[str, Any]:
     ctx = runtime.context
     channel = parse_channel(text)
-    if _NEW_CODE.search(text) or (channel and channel != slots.get("channel") and not _CODE.search(text)):
+    if not _CODE.search(text) and (_NEW_CODE.search(text) or (channel and channel != slots.get("channel"))):
         return await _send_code(runtime, slots, channel or slots.get("channel", "sms"))
     match = _CODE.search(text)
     if match is None:

@@ -56,11 +56,17 @@ def dispatch_node(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     update = _dispatch(state, runtime)
     ctx = runtime.context
     if "secret" in ctx.redacted:
-        # Whatever the route, a typed password is removed (already, before storage) and the employee warned first.
-        emit_token(runtime, load_prompt("secret_warning") + "\n\n")
+        # Whatever the route, a typed password was removed before storage; the employee is warned first.
         ctx.services.audit.append(ctx.user.id, "chat.secret_redacted", thread_id=ctx.thread_id)
         update["notice"] = "secret_redacted"
     return update
+
+
+def preface_node(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
+    """What is said before the specialist's reply (after the routing step, so channels show that first)."""
+    if state.get("notice") == "secret_redacted":
+        emit_token(runtime, load_prompt("secret_warning") + "\n\n")
+    return {}
 
 
 def _dispatch(state: State, runtime: Runtime[Context]) -> dict[str, Any]:

@@ -62,7 +62,7 @@ def wrapup_node(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     text = str(last.content) if last is not None else ""
     update: dict[str, Any] = {}
     if state.get("notice") == "secret_redacted":
-        text = load_prompt("secret_warning") + "\n\n" + text  # already streamed first by the dispatcher
+        text = load_prompt("secret_warning") + "\n\n" + text  # already streamed first (preface node)
     parked = state.get("parked_flows") or []
     if not state.get("active_flow") and parked and state.get("handler") != "command":
         flow = parked[-1]["flow"]

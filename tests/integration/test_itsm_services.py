@@ -180,3 +180,15 @@ def test_approvals_idempotent_and_only_authorised_deciders(services: Services) -
     done = a.decide(rec.reference, services.people.get("ivan"), approve=False, note="call the service desk")
     assert done.state == "rejected" and done.decided_by == "ivan"
     assert a.decide(rec.reference, services.people.get("ivan"), approve=True).state == "rejected"
+
+
+def test_failed_attempts_add_up_across_new_codes(services: Services) -> None:
+    v = services.verifier
+    seen = []
+    for _ in range(3):  # asking for a new code after each wrong one does not reset the count
+        v.send("erin", purpose="reset", channel="sms", address="x")
+        code = services.outbox.messages("erin")[0].body.split("code is ")[1][:6]
+        result = v.check("erin", "000000" if code != "000000" else "111111")
+        seen.append((result.status, result.attempts_left))
+    assert seen == [("wrong", 2), ("wrong", 1), ("locked", 0)]
+    assert v.send("erin", purpose="reset", channel="sms", address="x").status == "locked"

@@ -121,6 +121,8 @@ def test_channel_choice() -> None:
     ("text", "redacted"),
     [("Summer2024!", True), ("my pw is Tr0ub4dor&3 now", True), ("P@ssw0rd", True), ("Windows11 laptop", False),
      ("status of INC0012345?", False), ("error 0x80070005", False), ("AADSTS50076", False),
+     ("iPhone15", False), ("NW-L-10432", False), ("v2.3.1-beta", False), ("**Route:** x", False),
+     ("I typed Summer2024 and", True), ("Tr0ub4dor_3", True), ("P@ss.word1", True), ("Error#1603", False),
      ("https://login.example.com/?a=B1!", False)],
 )
 def test_password_like_tokens(text, redacted) -> None:
@@ -140,3 +142,49 @@ def test_catalog_errors_name_file_and_entry(tmp_path: Path) -> None:
     vendors.write_text("vendors: []\n")
     with pytest.raises(CatalogError, match="non-empty list"):
         Catalog.load(items, vendors)
+
+
+# Regressions from review: phrasings that used to take the wrong branch.
+def test_a_code_with_new_phone_is_a_code_not_a_resend() -> None:
+    from graphs.agents.password_reset import _CODE, _NEW_CODE
+
+    text = "123456 on my new phone"
+    assert _CODE.search(text) and not _NEW_CODE.search(text)
+    assert _NEW_CODE.search("send me a new code") and _NEW_CODE.search("resend please")
+
+
+def test_personal_outage_words_are_not_major_incidents() -> None:
+    assert not is_critical("my VPN is down since this morning", Details(affected="me"))
+    assert not is_critical("the battery goes down fast", Details())
+    assert is_critical("the VPN is down", Details())
+    assert is_critical("email went down", Details())
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["Since the Windows update my laptop has this issue, it freezes", "the printer issue came back after the update"],
+)
+def test_new_reports_are_not_follow_ups(text) -> None:
+    assert kinds.follow_up(text) is None
+
+
+def test_mentioned_names_are_not_the_account_owner() -> None:
+    from types import SimpleNamespace
+
+    from app.identity import User
+    from graphs.agents.password_reset import other_person
+
+    people = [User("alice", "Alice Johnson"), User("frank", "Frank Osei"), User("dave", "Dave Kim")]
+    ctx = SimpleNamespace(user=people[0], services=SimpleNamespace(people=SimpleNamespace(all=lambda: people)))
+    assert other_person(ctx, "I forgot my password, Frank's team said to ask here") is None
+    assert other_person(ctx, "my account got locked after Dave's presentation") is None
+    assert other_person(ctx, "please reset Frank's password").id == "frank"
+    assert other_person(ctx, "Dave is locked out").id == "dave"
+
+
+def test_comment_text_keeps_the_employees_words() -> None:
+    from graphs.agents.incident.flow import _comment_text
+
+    assert _comment_text("please add a comment to INC0000001: the printer on floor 2 still jams") == (
+        "the printer on floor 2 still jams")
+    assert _comment_text("add a comment to INC0000001") == ""

@@ -68,11 +68,14 @@ _DEGRADED = re.compile(r"\b(slow(s|ed)? (me|us|things) down|slowing|slowed|worka
                        r"inconvenient|frustrating|mostly works|sometimes|intermittent\w*|some(what)?)\b", re.I)
 _MINOR = re.compile(r"\b(minor|not urgent|no rush|whenever|low priority|cosmetic|small thing|not a big deal|"
                     r"doesn'?t matter much)\b", re.I)
+_SYSTEM = (r"(e-?mail|network|internet|wi-?fi|vpn|servers?|systems?|website|site|intranet|teams|outlook|"
+           r"salesforce|workday|concur|crm|erp|sap|phones?|printing|production|prod|database|app|application|service)")
 _OUTAGE = re.compile(
-    r"\b(outage|(is|are|went|goes|gone) down|down for (everyone|all)|production (is )?(down|outage|broken)|"
-    r"prod (is )?down|data breach|breach|ransomware|leaked|leak|hacked|whole (network|system)|site (is )?down|"
-    r"(servers?|systems?|network) (is |are )?(down|offline|unreachable)|no (internet|network|wi-?fi|e-?mail) "
-    r"(for|in|across) (everyone|all|the (whole|entire) (office|building|floor|company)))\b",
+    r"\b(outage|data breach|breach|ransomware|(data|customer data|passwords?) (leaked|leak)|hacked|"
+    rf"(?<!my )(?<!my own )\b{_SYSTEM} (is |are )?(down|offline|unreachable)( for| across| in)?|"
+    rf"(?<!my )\b{_SYSTEM} (went|has gone|have gone|goes) down|down for (everyone|all)|"
+    r"no (internet|network|wi-?fi|e-?mail) (for|in|across) (everyone|all|the (whole|entire) (office|building|floor|"
+    r"company)))\b",
     re.I,
 )
 
@@ -160,14 +163,14 @@ def read_answer(text: str, asked: list[str], catalog: Catalog) -> dict[str, str]
 
 def is_critical(text: str, details: Details) -> bool:
     """Outage, many people affected, production down or a data breach: never auto-resolved."""
-    return bool(_OUTAGE.search(text)) or details.affected == "many"
+    return (bool(_OUTAGE.search(text)) and details.affected != "me") or details.affected == "many"
 
 
 def severity(text: str, details: Details) -> tuple[int, int]:
     """(impact, urgency), 1 = high … 3 = low, for the priority matrix."""
     impact = {"many": 1, "team": 2, "me": 3}.get(details.affected or "", 3)
     urgency = {"blocked": 1, "degraded": 2, "minor": 3}.get(details.business_impact or "", 2)
-    if _OUTAGE.search(text):
+    if _OUTAGE.search(text) and details.affected != "me":
         impact, urgency = 1, 1
     elif details.affected == "many":
         impact, urgency = 1, min(urgency, 2)

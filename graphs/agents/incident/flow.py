@@ -63,7 +63,7 @@ def _claims(text: str) -> bool:
     keeps the flow unless the message clearly starts another topic."""
     if text.rstrip().endswith("?"):
         return False
-    return bool(_YES.search(text) or _NO.search(text) or len(text.split()) <= 4 or states_a_detail(text))
+    return bool(_YES.search(text) or _NO.search(text) or len(text.split()) <= 2 or states_a_detail(text))
 
 
 register_claim(FLOW, _claims)
@@ -98,11 +98,13 @@ async def incident_node(state: State, runtime: Runtime[Context]) -> dict[str, An
     if step == "propose_fix":
         return await _on_fix_answer(runtime, state, text, slots)
     if step == "phishing_check":
-        clicked = bool(_YES.search(text)) or kinds.compromised(text) or bool(
-            re.search(r"\b(clicked|opened|entered|typed|approved|downloaded)\b", text, re.I))
         if kinds.compromised(text):
             return await _compromised(runtime, state, {**slots, "answers": [*slots.get("answers", []), text]})
-        return await _phishing(runtime, state, slots, clicked=clicked and not _NO.search(text))
+        acted = re.search(r"\b(clicked|opened|entered|typed|approved|downloaded|scanned)\b", text, re.I)
+        denied = re.search(r"\b(didn'?t|did not|never|haven'?t|have not|not) (click|open|enter|type|approve)", text,
+                           re.I)
+        clicked = bool(acted and not denied) or bool(_YES.search(text) and not denied)
+        return await _phishing(runtime, state, slots, clicked=clicked)
     if step == "lost_device":
         return await _lost_device(runtime, state, {**slots, "device": text.strip()[:60]})
     if step == "comment":
@@ -123,7 +125,7 @@ async def incident_node(state: State, runtime: Runtime[Context]) -> dict[str, An
     template = kinds.template(text)
     if template == "password":
         return _to_password_flow(ctx)
-    if kinds.about_an_account(text):
+    if template not in ("phishing", "lost_device") and kinds.about_an_account(text):
         named = other_person(ctx, text)
         if named is not None:
             return await _other_account(runtime, state, named, text)
@@ -190,8 +192,16 @@ async def _continue(runtime: Runtime[Context], state: State, slots: dict) -> dic
                  sources=source_list(found.sources), actions=_YES_NO)
 
 
+_WORKED = re.compile(r"\b(it worked|that worked|worked|works now|working now|fixed it|it'?s fixed|that fixed|"
+                     r"sorted it|all good now|problem solved|solved it)\b", re.I)
+_STILL = re.compile(r"\b(still|same (error|problem|issue|thing)|no change|not (working|fixed)|didn'?t (work|help|fix)|"
+                    r"did not (work|help|fix)|doesn'?t (work|help)|does not (work|help))\b", re.I)
+
+
 async def _on_fix_answer(runtime: Runtime[Context], state: State, text: str, slots: dict) -> dict[str, Any]:
-    if _NO.search(text):
+    if _WORKED.search(text) and not re.search(r"\b(not|n't|never)\b[^.!?]{0,12}\bwork", text, re.I):
+        return await _create(runtime, state, slots, resolve_as="self-service")
+    if _STILL.search(text) or _NO.search(text):
         return await _create(runtime, state, {**slots, "tried": True})
     if _YES.search(text):
         return await _create(runtime, state, slots, resolve_as="self-service")
@@ -321,13 +331,19 @@ async def _compromised(runtime: Runtime[Context], state: State, slots: dict) -> 
     result = await asyncio.to_thread(lambda: ctx.services.directory.lock(
         ctx.user.id, actor="concierge", idempotency_key=f"{ctx.thread_id}:{state.get('turn_count', 0)}:lock",
         reason="suspected compromise reported in chat"))
-    ctx.services.audit.append(ctx.user.id, "incident.account_locked", thread_id=ctx.thread_id, outcome=result.outcome)
+    event = "incident.account_locked" if result.outcome != "refused" else "incident.account_lock_failed"
+    ctx.services.audit.append(ctx.user.id, event, thread_id=ctx.thread_id, outcome=result.outcome)
     slots = {**slots, "error": "Account possibly compromised", "affected": "me",
              "short": "Account possibly compromised (reported by the owner)"}
     ticket, _ = await _create(runtime, state, slots, category=("security", "account_compromise",
                                                                "security-operations"), severity_override=(1, 1))
     await _queue_critical(runtime, state, ticket)
-    lock = "locked now" if result.outcome == "done" else f"it was already {result.detail.get('status', 'locked')}"
+    if result.outcome == "done":
+        lock = "locked now"
+    elif result.outcome == "unchanged":
+        lock = f"it was already {result.detail.get('status', 'locked')}"
+    else:  # the directory refused: a person must do it, and the P1 handoff below makes sure one does
+        lock = "I couldn't lock it automatically, so the Security team will do it now"
     return _end(runtime, reply(FLOW, "compromised", number=ticket.number, priority=ticket.priority, lock=lock))
 
 
@@ -374,13 +390,19 @@ def _fmt(ts: datetime | None) -> str:
     return ts.strftime("%d %b %H:%M") if ts else "unknown"
 
 
+_NOT_ABOUT = frozenset(
+    "ticket tickets incident case the any update updates status news progress what with about cancel close reopen "
+    "open again please can you could add comment note let them know works working now fixed sorted thanks and for "
+    "that this its it's whats what's there yet still".split()
+)
+
+
 def _match_ticket(text: str, tickets: list[TicketRecord]) -> TicketRecord | None:
     """The caller's ticket a message refers to by number or by what it is about ("my docking station ticket")."""
     if m := kinds.TICKET_NUMBER.search(text):
         number = m.group(0).upper()
         return next((t for t in tickets if t.number == number), None)
-    words = {w for w in re.findall(r"[a-z]{3,}", text.lower())} - {"ticket", "incident", "the", "any", "update",
-                                                                    "status", "my", "what", "with", "about"}
+    words = {w for w in re.findall(r"[a-z]{3,}", text.lower())} - _NOT_ABOUT
     scored = []
     for t in tickets:
         about = f"{t.short_description} {t.configuration_item or ''} {t.subcategory}".lower().replace("_", " ")
@@ -446,12 +468,17 @@ async def _follow_up(runtime: Runtime[Context], kind: str, text: str) -> dict[st
         return _end(runtime, exc.user_message)
 
 
+_COMMENT_LEAD = re.compile(
+    r"^\s*(please\s+|can you\s+|could you\s+)?(add (a )?(comment|note|update)|comment|update (my|the) ticket( with)?|"
+    r"tell (them|the team)|let them know)( (to|on) (my |the )?(ticket|incident)?)?\s*(that\s+)?[:,-]?\s*",
+    re.I,
+)
+
+
 def _comment_text(text: str) -> str:
     """What follows "add a comment to INC…:" (empty when the message is only the request to comment)."""
-    rest = kinds.TICKET_NUMBER.sub("", text)
-    rest = re.sub(r"(?i)\b(please|can you|could you|add (a )?(comment|note|update)|comment on|update (my|the) ticket"
-                  r"( with)?|to (my|the) ticket|to|on|my|ticket|tell (them|the team)|let them know)\b", " ", rest)
-    rest = rest.strip(" :,-.")
+    rest = kinds.TICKET_NUMBER.sub("", text, count=1)
+    rest = _COMMENT_LEAD.sub("", rest, count=1).strip(" :,-.")
     return rest if len(rest.split()) >= 2 else ""
 
 

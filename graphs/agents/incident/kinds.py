@@ -42,11 +42,11 @@ _OTHER_ACCOUNT = re.compile(
     re.I,
 )
 _STATUS = re.compile(
-    r"\b(status|update|updates|progress|news|any word|eta|chase|chasing|what'?s happening|where are we|still "
-    r"open|been fixed|fixed yet|is (it|my ticket) (done|resolved|closed))\b",
+    r"\b(status|any updates?|an update|updates? on|progress|news|any word|eta|chase|chasing|what'?s happening|"
+    r"where are we|still open|been fixed|fixed yet|is (it|my ticket) (done|resolved|closed))\b",
     re.I,
 )
-_MY_TICKET = re.compile(r"\b(my|the|that|this) (\w+ ){0,3}(ticket|incident|case|request|issue)\b", re.I)
+_MY_TICKET = re.compile(r"\b(my|the|that|this) (\w+ ){0,3}(ticket|incident|case)\b", re.I)
 _COMMENT = re.compile(r"\b(add (a )?(comment|note|update)|comment on|tell (them|it|the team)|let them know|"
                       r"update (my|the) ticket( with)?)\b", re.I)
 _REOPEN = re.compile(r"\b(reopen|re-open|open (it|the ticket|my ticket) again|(it'?s|it is) (broken|happening) "
