@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Boolean, Date, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -237,3 +237,222 @@ class OutboxMessage(Base):
     kind: Mapped[str] = mapped_column(String(40))
     body: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+# -- Provisioning: the systems a workflow engine calls for onboarding and offboarding ------------------------
+# Every write is idempotent by key and has a compensation (its undo), itself idempotent. Creations keep their
+# key on their own row; every other keyed state change (undo, leaving, return, badge deactivation) is claimed
+# in ``provisioning_actions`` so a retry — even one arriving after a later change — does nothing.
+
+
+class ProvisioningAction(Base):
+    """One keyed state change made by a provisioning service; the key is unique within the service."""
+
+    __tablename__ = "provisioning_actions"
+    __table_args__ = (UniqueConstraint("service", "idempotency_key", name="uq_provisioning_action_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    service: Mapped[str] = mapped_column(String(20))  # hr | assets | facilities | training | mailboxes
+    idempotency_key: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(40))
+    person_id: Mapped[str] = mapped_column(String(64), index=True)
+    changed: Mapped[bool] = mapped_column(Boolean, default=False)
+    detail: Mapped[dict] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class HrRecordRow(Base):
+    """A person's HR record (joiner or leaver). A person has at most one record that is not cancelled or left."""
+
+    __tablename__ = "hr_records"
+    __table_args__ = (Index("ix_hr_record_person", "person_id", "status"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
+    person_id: Mapped[str] = mapped_column(String(64))
+    full_name: Mapped[str] = mapped_column(String(200))
+    name_search: Mapped[str] = mapped_column(String(200))  # casefolded full name, for case-insensitive search
+    department: Mapped[str] = mapped_column(String(200))
+    title: Mapped[str] = mapped_column(String(200))
+    manager_id: Mapped[str | None] = mapped_column(String(64))
+    employment_type: Mapped[str] = mapped_column(String(20))  # employee | contractor | intern
+    start_date: Mapped[date] = mapped_column(Date)
+    location: Mapped[str] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(20))  # pending_start | active | leaving | left | cancelled
+    last_day: Mapped[date | None] = mapped_column(Date)
+    leaving_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    cancelled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class BenefitEnrolmentRow(Base):
+    """Benefit plans a person is enrolled in (one live enrolment per person)."""
+
+    __tablename__ = "benefit_enrolments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
+    person_id: Mapped[str] = mapped_column(String(64), index=True)
+    plans: Mapped[list] = mapped_column(JSON, default=list)
+    status: Mapped[str] = mapped_column(String(20), default="enrolled")  # enrolled | cancelled
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    cancelled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class PayrollNoticeRow(Base):
+    """A notice to payroll: a new starter or a leaver's final pay (one live notice per person and kind)."""
+
+    __tablename__ = "payroll_notices"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
+    person_id: Mapped[str] = mapped_column(String(64), index=True)
+    kind: Mapped[str] = mapped_column(String(20))  # final_pay | new_starter
+    effective_date: Mapped[date] = mapped_column(Date)  # the start date or the last day
+    status: Mapped[str] = mapped_column(String(20), default="sent")  # sent | withdrawn
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    withdrawn_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class AssetOrderRow(Base):
+    """An equipment order for a person, by profile; its items become ``assets`` rows."""
+
+    __tablename__ = "asset_orders"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
+    person_id: Mapped[str] = mapped_column(String(64), index=True)
+    profile: Mapped[str] = mapped_column(String(20))  # standard | developer | finance | remote
+    items: Mapped[list] = mapped_column(JSON, default=list)
+    status: Mapped[str] = mapped_column(String(20), default="placed")  # placed | cancelled
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    cancelled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class AssetRow(Base):
+    """One piece of equipment assigned to a person."""
+
+    __tablename__ = "assets"
+    __table_args__ = (Index("ix_asset_person_status", "person_id", "status"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("asset_orders.id"), index=True)
+    person_id: Mapped[str] = mapped_column(String(64))
+    item: Mapped[str] = mapped_column(String(60))
+    status: Mapped[str] = mapped_column(String(20), default="assigned")  # assigned | return_requested | cancelled
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class BadgeRow(Base):
+    """A building access badge (one active badge per person)."""
+
+    __tablename__ = "badges"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
+    person_id: Mapped[str] = mapped_column(String(64), index=True)
+    location: Mapped[str] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(20), default="active")  # active | deactivated
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class DeskAssignmentRow(Base):
+    """A desk assigned to a person at a location (one assigned desk per person)."""
+
+    __tablename__ = "desk_assignments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
+    person_id: Mapped[str] = mapped_column(String(64), index=True)
+    location: Mapped[str] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(20), default="assigned")  # assigned | released
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    released_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class TrainingEnrolmentRow(Base):
+    """Courses a person is enrolled in, one row per enrolment request."""
+
+    __tablename__ = "training_enrolments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
+    person_id: Mapped[str] = mapped_column(String(64), index=True)
+    courses: Mapped[list] = mapped_column(JSON, default=list)
+    status: Mapped[str] = mapped_column(String(20), default="enrolled")  # enrolled | withdrawn
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    withdrawn_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class MailboxRow(Base):
+    """A person's mailbox (one active mailbox per person; an address belongs to one active mailbox)."""
+
+    __tablename__ = "mailboxes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
+    person_id: Mapped[str] = mapped_column(String(64), index=True)
+    address: Mapped[str] = mapped_column(String(320), index=True)
+    status: Mapped[str] = mapped_column(String(20), default="active")  # active | deleted
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class MailboxTransferRow(Base):
+    """A leaver's mailbox and files delegated to another person, usually the manager (one live per person)."""
+
+    __tablename__ = "mailbox_transfers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
+    person_id: Mapped[str] = mapped_column(String(64), index=True)
+    to_user_id: Mapped[str] = mapped_column(String(64))
+    scope: Mapped[list] = mapped_column(JSON, default=list)  # ["mailbox", "files"]
+    status: Mapped[str] = mapped_column(String(20), default="active")  # active | undone
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    undone_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class WorkflowRun(Base):
+    """One execution of a workflow definition: its context and state, persisted so it survives restarts."""
+
+    __tablename__ = "workflow_runs"
+    __table_args__ = (Index("ix_wfrun_state", "state"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    reference: Mapped[str] = mapped_column(String(20), unique=True)
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
+    workflow: Mapped[str] = mapped_column(String(60))
+    version: Mapped[int] = mapped_column(Integer)
+    # running | waiting | completed | rolling_back | rolled_back | needs_attention
+    state: Mapped[str] = mapped_column(String(20), default="running")
+    subject: Mapped[str] = mapped_column(String(200), default="")  # whom it is about, e.g. the joiner's name
+    context: Mapped[dict] = mapped_column(JSON, default=dict)
+    started_by: Mapped[str] = mapped_column(String(64), index=True)
+    thread_id: Mapped[str | None] = mapped_column(String(100))
+    report: Mapped[dict] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class WorkflowTask(Base):
+    """A task token of a run: pending → enabled → running → waiting_approval → completed | failed | skipped |
+    compensating | compensated."""
+
+    __tablename__ = "workflow_tasks"
+    __table_args__ = (UniqueConstraint("run_id", "task_id", name="uq_wftask_run_task"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("workflow_runs.id"), index=True)
+    task_id: Mapped[str] = mapped_column(String(60))
+    state: Mapped[str] = mapped_column(String(20), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    outputs: Mapped[dict] = mapped_column(JSON, default=dict)
+    error: Mapped[str | None] = mapped_column(Text)
+    approval_ref: Mapped[str | None] = mapped_column(String(20))
+    seq: Mapped[int | None] = mapped_column(Integer)  # completion order, for reverse-order compensation
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -23,7 +23,8 @@ from app.db.engine import Database
 from app.db.schema import Account, DirectoryAction, GroupMember, utcnow
 from app.services.audit import SqlAuditLog
 
-ACTIONS = ("unlock", "reset_password", "reset_mfa", "disable", "lock", "device_lock")
+ACTIONS = ("unlock", "reset_password", "reset_mfa", "disable", "lock", "device_lock", "create_account",
+           "remove_account", "enable", "add_groups", "remove_groups")
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,12 @@ class DirectoryConnector(Protocol):
     def request_device_lock(self, user_id: str, *, device: str, actor: str, idempotency_key: str,
                             ticket: str = "") -> ActionResult: ...
     def recent_actions(self, target_id: str, *, since: datetime) -> int: ...
+    def create_account(self, user_id: str, *, contacts: dict[str, str], actor: str, idempotency_key: str,
+                       mfa_methods: list[str] | None = None) -> ActionResult: ...
+    def remove_account(self, user_id: str, *, actor: str, idempotency_key: str) -> ActionResult: ...
+    def enable(self, user_id: str, *, actor: str, idempotency_key: str, reason: str = "") -> ActionResult: ...
+    def add_groups(self, user_id: str, groups: list[str], *, actor: str, idempotency_key: str) -> ActionResult: ...
+    def remove_groups(self, user_id: str, groups: list[str], *, actor: str, idempotency_key: str) -> ActionResult: ...
 
 
 def temporary_password(length: int = 14) -> str:
@@ -152,6 +159,92 @@ class SqlDirectory:
             return "done", {"reason": reason}, None
 
         return self._act("lock", user_id, actor, idempotency_key, act)
+
+    # -- joiners and leavers (workflow engine) -----------------------------------------------------------
+    def create_account(self, user_id: str, *, contacts: dict[str, str], actor: str, idempotency_key: str,
+                       mfa_methods: list[str] | None = None) -> ActionResult:
+        """A new joiner's account (active, must set a password at first sign-in). Existing: unchanged."""
+        key = idempotency_key
+        with self.db.session() as s:
+            done = s.scalars(select(DirectoryAction).where(DirectoryAction.idempotency_key == key)).first()
+            if done is not None:
+                return ActionResult(done.action, done.target_id, done.outcome, dict(done.detail or {}), None, True)
+            outcome = "unchanged" if s.get(Account, user_id) is not None else "done"
+            if outcome == "done":
+                s.add(Account(user_id=user_id, status="active", must_change_password=True,
+                              mfa_methods=list(mfa_methods or []), contacts=dict(contacts)))
+            s.add(DirectoryAction(idempotency_key=key, action="create_account", target_id=user_id, actor=actor,
+                                  outcome=outcome, detail={"created": outcome == "done"}))
+            try:
+                s.commit()
+            except IntegrityError:
+                s.rollback()
+                done = s.scalars(select(DirectoryAction).where(DirectoryAction.idempotency_key == key)).one()
+                return ActionResult(done.action, done.target_id, done.outcome, dict(done.detail or {}), None, True)
+        self.audit.append(actor, "directory.create_account", target=user_id, outcome=outcome)
+        return ActionResult("create_account", user_id, outcome, {"created": outcome == "done"})
+
+    def remove_account(self, user_id: str, *, actor: str, idempotency_key: str) -> ActionResult:
+        """Undo ``create_account``: the account and its group memberships go (only if we created it)."""
+        def act(row: Account) -> tuple[str, dict, str | None]:
+            return "done", {}, None
+
+        result = self._act("remove_account", user_id, actor, idempotency_key, act)
+        if result.outcome == "done" and not result.replayed:
+            with self.db.session() as s:
+                for member in s.scalars(select(GroupMember).where(GroupMember.user_id == user_id)):
+                    s.delete(member)
+                row = s.get(Account, user_id)
+                if row is not None:
+                    s.delete(row)
+                s.commit()
+        return result
+
+    def enable(self, user_id: str, *, actor: str, idempotency_key: str, reason: str = "") -> ActionResult:
+        """Undo ``disable`` (a withdrawn resignation)."""
+        def act(row: Account) -> tuple[str, dict, str | None]:
+            if row.status != "disabled":
+                return "unchanged", {}, None
+            row.status, row.status_reason = "active", None
+            return "done", {"reason": reason}, None
+
+        return self._act("enable", user_id, actor, idempotency_key, act)
+
+    def add_groups(self, user_id: str, groups: list[str], *, actor: str, idempotency_key: str) -> ActionResult:
+        """Add memberships; the result lists the groups actually added (what an undo must remove)."""
+        return self._membership("add_groups", user_id, groups, actor, idempotency_key, add=True)
+
+    def remove_groups(self, user_id: str, groups: list[str], *, actor: str, idempotency_key: str) -> ActionResult:
+        """Remove memberships; the result lists the groups actually removed (what an undo must restore)."""
+        return self._membership("remove_groups", user_id, groups, actor, idempotency_key, add=False)
+
+    def _membership(self, action: str, user_id: str, groups: list[str], actor: str, key: str, *,
+                    add: bool) -> ActionResult:
+        by_key = select(DirectoryAction).where(DirectoryAction.idempotency_key == key)
+        with self.db.session() as s:
+            done = s.scalars(by_key).first()
+            if done is not None:
+                return ActionResult(done.action, done.target_id, done.outcome, dict(done.detail or {}), None, True)
+            changed = []
+            for group in dict.fromkeys(groups):
+                member = s.get(GroupMember, (group, user_id))
+                if add and member is None:
+                    s.add(GroupMember(group_id=group, user_id=user_id))
+                    changed.append(group)
+                elif not add and member is not None:
+                    s.delete(member)
+                    changed.append(group)
+            outcome = "done" if changed else "unchanged"
+            s.add(DirectoryAction(idempotency_key=key, action=action, target_id=user_id, actor=actor,
+                                  outcome=outcome, detail={"groups": changed}))
+            try:
+                s.commit()
+            except IntegrityError:
+                s.rollback()
+                done = s.scalars(by_key).one()
+                return ActionResult(done.action, done.target_id, done.outcome, dict(done.detail or {}), None, True)
+        self.audit.append(actor, f"directory.{action}", target=user_id, outcome=outcome, groups=changed)
+        return ActionResult(action, user_id, outcome, {"groups": changed})
 
     def request_device_lock(self, user_id: str, *, device: str, actor: str, idempotency_key: str,
                             ticket: str = "") -> ActionResult:

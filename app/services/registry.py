@@ -12,13 +12,18 @@ from app.db.engine import Database
 from app.db.schema import utcnow
 from app.services.accounts import DirectoryConnector, SqlDirectory
 from app.services.approvals import SqlApprovals
+from app.services.assets import SqlAssets
 from app.services.audit import SqlAuditLog
 from app.services.catalog import Catalog
 from app.services.conversations import SqlConversations
 from app.services.directory import SqlPeople
+from app.services.facilities import SqlFacilities
 from app.services.handoffs import SqlHandoffs
+from app.services.hr_records import SqlHrRecords
+from app.services.mailboxes import SqlMailboxes
 from app.services.outbox import SqlOutbox
 from app.services.tickets import SqlTickets
+from app.services.training import SqlTraining
 from app.services.verification import Verifier
 from app.settings import Settings
 
@@ -37,6 +42,11 @@ class Services:
     directory: DirectoryConnector
     approvals: SqlApprovals
     outbox: SqlOutbox
+    hr: SqlHrRecords
+    assets: SqlAssets
+    facilities: SqlFacilities
+    training: SqlTraining
+    mailboxes: SqlMailboxes
     settings: Settings | None = None
     knowledge: Retriever | None = field(default=None, repr=False)
     # Time as the services see it; tests move it forward to expire codes and lockouts.
@@ -55,6 +65,11 @@ class Services:
             directory=SqlDirectory(db, audit),
             approvals=SqlApprovals(db),
             outbox=SqlOutbox(db),
+            hr=SqlHrRecords(db),
+            assets=SqlAssets(db),
+            facilities=SqlFacilities(db),
+            training=SqlTraining(db),
+            mailboxes=SqlMailboxes(db),
             settings=settings,
             knowledge=retriever,
         )
