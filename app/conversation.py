@@ -76,6 +76,16 @@ class ConversationService:
         self.services = services
         self.models = models
         self.router = router
+        self._workflows = None
+
+    @property
+    def workflows(self):
+        """The workflow engine, built on first use (it loads and validates the definitions)."""
+        if self._workflows is None:
+            from graphs.workflows.runtime import build_engine
+
+            self._workflows = build_engine(self.services)
+        return self._workflows
 
     @classmethod
     @asynccontextmanager
@@ -152,6 +162,7 @@ class ConversationService:
                 models=self.models,
                 router=self.router,
                 redacted=redaction.kinds,
+                workflows=self.workflows,
             )
             inputs = {"messages": [HumanMessage(redaction.text)]}
             async for mode, chunk in self.graph.astream(

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
+from typing import TYPE_CHECKING
 
 from app.identity import User
 from app.models.registry import Models
 from app.services.registry import Services
 from app.settings import Settings
 from graphs.routing.router import Router
+
+if TYPE_CHECKING:
+    from graphs.workflows.engine import Engine
 
 
 @dataclass
@@ -23,3 +27,4 @@ class Context:
     today: date = field(default_factory=date.today)
     # Which kinds of personal data were redacted from this turn's message (e.g. "secret").
     redacted: tuple[str, ...] = ()
+    workflows: Engine | None = None  # the onboarding/offboarding engine (None where no agent needs it)

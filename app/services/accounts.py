@@ -65,7 +65,8 @@ class DirectoryConnector(Protocol):
     def create_account(self, user_id: str, *, contacts: dict[str, str], actor: str, idempotency_key: str,
                        mfa_methods: list[str] | None = None) -> ActionResult: ...
     def remove_account(self, user_id: str, *, actor: str, idempotency_key: str) -> ActionResult: ...
-    def enable(self, user_id: str, *, actor: str, idempotency_key: str, reason: str = "") -> ActionResult: ...
+    def enable(self, user_id: str, *, actor: str, idempotency_key: str, reason: str = "",
+               status: str = "active", status_reason: str | None = None) -> ActionResult: ...
     def add_groups(self, user_id: str, groups: list[str], *, actor: str, idempotency_key: str) -> ActionResult: ...
     def remove_groups(self, user_id: str, groups: list[str], *, actor: str, idempotency_key: str) -> ActionResult: ...
 
@@ -146,8 +147,9 @@ class SqlDirectory:
         def act(row: Account) -> tuple[str, dict, str | None]:
             if row.status == "disabled":
                 return "unchanged", {}, None
+            previous = {"previous": row.status, "previous_reason": row.status_reason}
             row.status, row.status_reason = "disabled", reason[:200] or None
-            return "done", {"reason": reason}, None
+            return "done", {"reason": reason, **previous}, None
 
         return self._act("disable", user_id, actor, idempotency_key, act)
 
@@ -200,13 +202,15 @@ class SqlDirectory:
                 s.commit()
         return result
 
-    def enable(self, user_id: str, *, actor: str, idempotency_key: str, reason: str = "") -> ActionResult:
-        """Undo ``disable`` (a withdrawn resignation)."""
+    def enable(self, user_id: str, *, actor: str, idempotency_key: str, reason: str = "",
+               status: str = "active", status_reason: str | None = None) -> ActionResult:
+        """Undo ``disable`` (a withdrawn resignation), back to the status it had (``active`` or ``locked``)."""
         def act(row: Account) -> tuple[str, dict, str | None]:
             if row.status != "disabled":
                 return "unchanged", {}, None
-            row.status, row.status_reason = "active", None
-            return "done", {"reason": reason}, None
+            row.status = status if status in ("active", "locked") else "active"
+            row.status_reason = status_reason if row.status == "locked" else None
+            return "done", {"reason": reason, "status": row.status}, None
 
         return self._act("enable", user_id, actor, idempotency_key, act)
 

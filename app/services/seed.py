@@ -109,7 +109,33 @@ def seed(db: Database) -> dict[str, int]:
                     s.add(GroupMember(group_id=group, user_id=u.id))
         s.commit()
     created["tickets"] = _seed_tickets(db)
+    created["hr_records"] = _seed_people_records(db)
     return created
+
+
+def _seed_people_records(db: Database) -> int:
+    """HR records, mailboxes, badges and equipment for the demo staff, so offboarding has something to undo."""
+    from datetime import date
+
+    from app.services.assets import SqlAssets
+    from app.services.facilities import SqlFacilities
+    from app.services.hr_records import SqlHrRecords
+    from app.services.mailboxes import SqlMailboxes
+
+    hr, assets, facilities, mail = SqlHrRecords(db), SqlAssets(db), SqlFacilities(db), SqlMailboxes(db)
+    made = 0
+    for u in DEMO_USERS:
+        if hr.get(u.id) is not None:
+            continue
+        hr.create_record(person_id=u.id, full_name=u.name, department=u.department, title=u.title,
+                         manager_id=u.manager, employment_type="employee", start_date=date(2023, 1, 9),
+                         location=u.location, idempotency_key=f"seed:hr:{u.id}")
+        mail.create_mailbox(u.id, f"{u.id}@example.com", idempotency_key=f"seed:mail:{u.id}")
+        facilities.issue_badge(u.id, u.location, idempotency_key=f"seed:badge:{u.id}")
+        profile = "developer" if u.department == "engineering" else "remote" if u.location == "Remote" else "standard"
+        assets.order_equipment(u.id, profile, idempotency_key=f"seed:assets:{u.id}")
+        made += 1
+    return made
 
 
 def _seed_tickets(db: Database) -> int:

@@ -273,13 +273,16 @@ def directory_disable(c: ActionCall) -> dict:
                                           reason=f"left the company ({leaver.get('mode', 'scheduled')})")
     if result.outcome == "refused":
         raise ActionError(f"no directory account for {leaver['person_id']}")
-    return {"disabled": result.outcome == "done"}
+    return {"disabled": result.outcome == "done", "previous": result.detail.get("previous", "active"),
+            "previous_reason": result.detail.get("previous_reason")}
 
 
 def directory_enable(c: ActionCall) -> dict:
     if not c.outputs.get("disabled"):
         return {"changed": False}
-    result = c.services.directory.enable(c.person("leaver")["person_id"], actor="workflow", idempotency_key=c.key)
+    result = c.services.directory.enable(c.person("leaver")["person_id"], actor="workflow", idempotency_key=c.key,
+                                         status=c.outputs.get("previous", "active"),
+                                         status_reason=c.outputs.get("previous_reason"))
     return {"changed": result.outcome == "done"}
 
 
