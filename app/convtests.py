@@ -16,7 +16,7 @@ from app.conversation import ConversationService
 EXPECT_KEYS = {
     "route", "layer", "reply_matches", "reply_not_matches", "events", "no_events", "state", "error",
     # side effects in the systems of record (subset match on the newest record of this script)
-    "ticket", "tickets_created", "account", "handoff", "approval", "outbox", "no_secret_in_reply",
+    "ticket", "tickets_created", "account", "handoff", "approval", "outbox", "no_secret_in_reply", "workflow",
 }
 STEP_KEYS = {"user", "expect", "advance_minutes"}
 SETUP_KEYS = {"account"}
@@ -134,7 +134,7 @@ def _side_effects(svc: ConversationService, user_id: str, thread: str) -> dict[s
 
     from sqlalchemy import select
 
-    from app.db.schema import Approval, Handoff, Ticket
+    from app.db.schema import Approval, Handoff, Ticket, WorkflowRun, WorkflowTask
 
     services = svc.services
     with services.db.session() as s:
@@ -143,6 +143,12 @@ def _side_effects(svc: ConversationService, user_id: str, thread: str) -> dict[s
         approval = s.scalars(
             select(Approval).where(Approval.requested_by == user_id).order_by(Approval.id.desc())
         ).first()
+        run = s.scalars(select(WorkflowRun).where(WorkflowRun.thread_id == thread).order_by(WorkflowRun.id.desc())
+                        ).first()
+        workflow = None
+        if run is not None:
+            tasks = {t.task_id: t.state for t in s.scalars(select(WorkflowTask).where(WorkflowTask.run_id == run.id))}
+            workflow = {"workflow": run.workflow, "state": run.state, "subject": run.subject, "tasks": tasks}
         account = services.directory.account(user_id)
         outbox = services.outbox.messages(user_id, limit=50)
         return {
@@ -152,13 +158,14 @@ def _side_effects(svc: ConversationService, user_id: str, thread: str) -> dict[s
             "approval": {c.name: getattr(approval, c.name) for c in Approval.__table__.columns} if approval else None,
             "account": {**asdict(account), "mfa_methods": list(account.mfa_methods)} if account else None,
             "outbox": asdict(outbox[0]) if outbox else None,
+            "workflow": workflow,
             "secrets": [m.group(1) for o in outbox for m in re.finditer(r"(?:code|password) is (\S+)", o.body)],
         }
 
 
 def _check_side_effects(expect: dict[str, Any], seen: dict[str, Any], reply: str) -> list[str]:
     failures = []
-    for key in ("ticket", "handoff", "approval", "account", "outbox"):
+    for key in ("ticket", "handoff", "approval", "account", "outbox", "workflow"):
         if key in expect:
             if expect[key] is None:
                 if seen[key] is not None:
@@ -214,7 +221,7 @@ async def run_script(svc: ConversationService, path: Path) -> ScriptResult:
             expect = step.get("expect") or {}
             failures = check_step(expect, out, events)
             if set(expect) & {"ticket", "tickets_created", "account", "handoff", "approval", "outbox",
-                              "no_secret_in_reply"}:
+                              "no_secret_in_reply", "workflow"}:
                 failures += _check_side_effects(expect, _side_effects(svc, user.id, thread), out.get("reply") or "")
             results.append(StepResult(i, message, not failures, failures, out.get("reply") or "", out.get("route")))
             if failures:

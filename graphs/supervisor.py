@@ -10,6 +10,8 @@ from langgraph.graph import END, START, StateGraph
 from graphs.agents.handoff import handoff_node
 from graphs.agents.incident.flow import incident_node
 from graphs.agents.knowledge import knowledge_node
+from graphs.agents.offboarding import offboarding_node
+from graphs.agents.onboarding import onboarding_node
 from graphs.agents.password_reset import password_reset_node
 from graphs.context import Context
 from graphs.nodes.dispatch import dispatch_node, preface_node
@@ -17,9 +19,9 @@ from graphs.nodes.replies import clarify_node, command_node, out_of_scope_node, 
 from graphs.nodes.respond import respond_node
 from graphs.state import InputState, State
 
-# Route (or internal handler) -> node. Until their specialist agents land, onboarding, offboarding and leave
-# turns are answered from the knowledge base (grounded and cited, or an honest "not found" with a
-# ticket/person offer) — never by free generation, which would invent policies and steps.
+# Route (or internal handler) -> node. Until its specialist agent lands, leave is answered from the knowledge
+# base (grounded and cited, or an honest "not found" with a ticket/person offer) — never by free generation,
+# which would invent policies and steps.
 HANDLERS = {
     "knowledge": "knowledge",
     "human_handoff": "human_handoff",
@@ -27,8 +29,8 @@ HANDLERS = {
     "smalltalk": "respond",
     "incident": "incident",
     "password_reset": "password_reset",
-    "onboarding": "knowledge",
-    "offboarding": "knowledge",
+    "onboarding": "onboarding",
+    "offboarding": "offboarding",
     "leave": "knowledge",
     "clarify": "clarify",
     "command": "command",
@@ -56,6 +58,8 @@ def build_supervisor() -> StateGraph:
         ("clarify", clarify_node),
         ("command", command_node),
         ("password_reset", password_reset_node),
+        ("onboarding", onboarding_node),
+        ("offboarding", offboarding_node),
     ):
         graph.add_node(name, node)
         graph.add_edge(name, "wrapup")

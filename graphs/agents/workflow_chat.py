@@ -1,0 +1,107 @@
+"""What the onboarding and offboarding agents share: run summaries, "how is X's onboarding going?", cancelling.
+
+Who may see or cancel a run is decided here in code: the person who started it, and HR staff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+from app.identity import User
+from app.prompts import reply
+from graphs.context import Context
+from graphs.workflows.engine import RunView
+
+BOOK = "workflows"
+_STATE_WORDS = {
+    "completed": "done", "skipped": "not needed", "waiting_approval": "waiting for approval",
+    "enabled": "scheduled", "pending": "not started", "running": "in progress", "failed": "failed",
+    "compensated": "undone", "compensating": "being undone",
+}
+_STATUS = re.compile(r"\b(how is|how'?s|status|progress|going|update on|where are we|what'?s (left|happening))\b", re.I)
+_CANCEL = re.compile(
+    r"\b(cancel|stop|abort|withdraw|withdrew|withdrawn|not (joining|starting|leaving)|isn'?t (joining|starting|"
+    r"leaving)|won'?t be (joining|starting|leaving)|changed (his|her|their) mind|decided to stay|staying after all|"
+    r"offer (was )?(withdrawn|declined|rejected)|declined the offer|(resignation|notice) (withdrawn|retracted))\b",
+    re.I,
+)
+
+
+def _lower_first(title: str) -> str:
+    return title if title[:2].isupper() else title[:1].lower() + title[1:]
+
+
+def wants_status(text: str) -> bool:
+    return bool(_STATUS.search(text))
+
+
+def wants_cancel(text: str) -> bool:
+    return bool(_CANCEL.search(text))
+
+
+def summary(view: RunView) -> str:
+    """Task states in a sentence: what's done, what's waiting, what's next."""
+    groups: dict[str, list[str]] = {}
+    for t in view.tasks:
+        groups.setdefault(_STATE_WORDS.get(t.state, t.state), []).append(_lower_first(t.title))
+    order = ["done", "in progress", "waiting for approval", "scheduled", "not started", "failed", "undone",
+             "being undone", "not needed"]
+    parts = [f"{word.capitalize()}: {', '.join(groups[word])}." for word in order if groups.get(word)]
+    return " ".join(parts)
+
+
+def visible_runs(ctx: Context, workflow: str) -> list[RunView]:
+    assert ctx.workflows is not None
+    runs = ctx.workflows.runs(workflow=workflow, limit=200)
+    if ctx.user.has_role("hr_staff"):
+        return runs
+    return [r for r in runs if r.started_by == ctx.user.id]
+
+
+def match_runs(runs: list[RunView], text: str) -> list[RunView]:
+    """Runs whose subject's first or last name appears in the text (newest first)."""
+    words = set(re.findall(r"[a-z]+", text.lower().replace("'s", "")))
+    out = []
+    for run in runs:
+        names = {n for n in re.findall(r"[a-z]+", run.subject.lower()) if len(n) > 1}
+        if names & words:
+            out.append(run)
+    return out
+
+
+async def status_or_cancel(ctx: Context, workflow: str, text: str, *, cancel: bool) -> tuple[str, list[dict]]:
+    """The reply (and buttons) for "how is X's onboarding going?" or "X isn't joining after all"."""
+    runs = await asyncio.to_thread(visible_runs, ctx, workflow)
+    live = [r for r in runs if r.state not in ("rolled_back",)] if cancel else runs
+    matches = match_runs(live, text) or ([live[0]] if len(live) == 1 else [])
+    label = workflow
+    if not matches:
+        hint = "Your runs: " + ", ".join(f"{r.subject} ({r.reference}, {r.state})" for r in live[:5]) + "." \
+            if live else ""
+        return reply(BOOK, "no_run", workflow=label, name=_name_in(text) or "them", hint=hint), []
+    if len({r.subject for r in matches}) > 1:
+        items = "; ".join(f"{r.subject} ({r.reference})" for r in matches[:5])
+        return reply(BOOK, "which_run", items=items), []
+    run = matches[0]
+    if not cancel:
+        ctx.services.audit.append(ctx.user.id, "workflow.status_viewed", thread_id=ctx.thread_id, run=run.reference)
+        return reply(BOOK, "status", reference=run.reference, workflow=label, subject=run.subject,
+                     state=run.state.replace("_", " "), summary=summary(run)), []
+    done = await asyncio.to_thread(ctx.workflows.cancel, run.reference, ctx.user.id, f"requested in chat: {text[:200]}")
+    if done.report.get("not_undone"):
+        failed = ", ".join(x["title"] for x in done.report["not_undone"])
+        team = "IT" if workflow == "offboarding" else "HR"
+        return reply(BOOK, "cancel_incomplete", workflow=label, subject=run.subject, reference=run.reference,
+                     failed=failed, team=team), []
+    undone = ", ".join(_lower_first(x) for x in done.report.get("undone", [])) or "nothing had been done yet"
+    return reply(BOOK, "cancelled", workflow=label, subject=run.subject, reference=run.reference, undone=undone), []
+
+
+def _name_in(text: str) -> str | None:
+    m = re.search(r"\b([A-Z][a-z]+(?:\s+[A-Z][a-z]+)?)'s\b", text)
+    return m.group(1) if m else None
+
+
+def may_start(user: User) -> bool:
+    return user.has_role("hr_staff") or user.has_role("manager")
