@@ -72,6 +72,8 @@ _service: ConversationService | None = None
 _service_stack: AsyncExitStack | None = None
 _service_lock = asyncio.Lock()
 _warmup: asyncio.Task | None = None
+_scheduler: asyncio.Task | None = None
+WORKFLOW_TICK_SECONDS = 600
 
 
 async def get_service() -> ConversationService:
@@ -117,18 +119,35 @@ async def close_service() -> None:
     global _service, _service_stack
     if _warmup is not None and not _warmup.done():
         _warmup.cancel()
+    if _scheduler is not None and not _scheduler.done():
+        _scheduler.cancel()
     if _service_stack is not None:
         await _service_stack.aclose()
     _service, _service_stack = None, None
 
 
+async def _workflow_scheduler(svc: ConversationService) -> None:
+    """Resume unfinished workflow runs now (after a crash or restart), then run due scheduled tasks regularly."""
+    while True:
+        try:
+            views = await asyncio.to_thread(svc.workflows.tick)
+            if views:
+                log.info("workflow tick: %s", ", ".join(f"{v.reference}={v.state}" for v in views))
+        except Exception:  # a bad run must not stop the scheduler; it is in the log with its reference
+            log.exception("workflow tick failed")
+        await asyncio.sleep(WORKFLOW_TICK_SECONDS)
+
+
 @cl.on_app_startup
 async def _on_startup() -> None:
     """Open the service (database, router, checkpointer) before the first sign-in, not during it."""
+    global _scheduler
     try:
-        await get_service()
+        svc = await get_service()
     except Exception:  # the first request will report it with a reference id
         log.exception("could not open the conversation service at start-up")
+        return
+    _scheduler = asyncio.create_task(_workflow_scheduler(svc), name="concierge-workflows")
 
 
 @cl.on_app_shutdown

@@ -14,6 +14,7 @@ from graphs.agents.offboarding import offboarding_node
 from graphs.agents.onboarding import onboarding_node
 from graphs.agents.password_reset import password_reset_node
 from graphs.context import Context
+from graphs.nodes.approvals import approvals_node
 from graphs.nodes.dispatch import dispatch_node, preface_node
 from graphs.nodes.replies import clarify_node, command_node, out_of_scope_node, wrapup_node
 from graphs.nodes.respond import respond_node
@@ -34,6 +35,7 @@ HANDLERS = {
     "leave": "knowledge",
     "clarify": "clarify",
     "command": "command",
+    "approvals": "approvals",
 }
 
 
@@ -60,6 +62,7 @@ def build_supervisor() -> StateGraph:
         ("password_reset", password_reset_node),
         ("onboarding", onboarding_node),
         ("offboarding", offboarding_node),
+        ("approvals", approvals_node),
     ):
         graph.add_node(name, node)
         graph.add_edge(name, "wrapup")

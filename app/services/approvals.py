@@ -44,6 +44,11 @@ class Approvals(Protocol):
                 approver_role: str | None = None, approver_id: str | None = None, payload: dict | None = None,
                 reason: str = "") -> tuple[ApprovalRecord, bool]: ...
     def decide(self, reference: str, decider: User, *, approve: bool, note: str = "") -> ApprovalRecord: ...
+    def get(self, reference: str) -> ApprovalRecord | None:
+        with self.db.session() as s:
+            row = s.scalars(select(Approval).where(Approval.reference == reference.strip().upper())).first()
+            return _record(row) if row else None
+
     def cancel(self, reference: str) -> ApprovalRecord | None:
         """Withdraw a pending request (its process ended another way); decided ones stay as they are."""
         with self.db.session() as s:
@@ -118,6 +123,11 @@ class SqlApprovals:
             row.decided_at = utcnow()
             s.commit()
             return _record(row)
+
+    def get(self, reference: str) -> ApprovalRecord | None:
+        with self.db.session() as s:
+            row = s.scalars(select(Approval).where(Approval.reference == reference.strip().upper())).first()
+            return _record(row) if row else None
 
     def cancel(self, reference: str) -> ApprovalRecord | None:
         """Withdraw a pending request (its process ended another way); decided ones stay as they are."""

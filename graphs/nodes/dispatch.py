@@ -17,6 +17,7 @@ from langgraph.runtime import Runtime
 from app.prompts import load_prompt
 from graphs.context import Context
 from graphs.flows import FLOW_LABELS, flow_claims
+from graphs.nodes.approvals import is_approval_command
 from graphs.routing.routes import ROUTES
 from graphs.state import State, last_user_text
 from graphs.streaming import emit_token
@@ -101,6 +102,9 @@ def _dispatch(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         return _turn(
             base, active or "smalltalk", "command", "command", command="cancel", **NO_FLOW, cancelled_flow=active
         )
+
+    if ctx.user.is_staff and is_approval_command(text):
+        return _turn(base, "smalltalk", "command", "approvals", command="approvals")
 
     clarify = state.get("pending_clarify")
     choice = _pick_option(text, clarify["options"]) if clarify else None

@@ -289,3 +289,16 @@ def test_shipped_definitions_validate_and_render_docs(tmp_path) -> None:
     text = (tmp_path / "onboarding.md").read_text()
     assert len(paths) == 2 and "```mermaid" in text and "employee.type == 'employee'" in text
     assert "hr.cancel_record" in text and "hr_staff" in (tmp_path / "offboarding.md").read_text()
+
+
+def test_committed_workflow_docs_are_up_to_date(tmp_path) -> None:
+    """docs/workflows is generated; regenerate with `concierge workflow docs` after editing a definition."""
+    from graphs.workflows.actions import default_actions
+    from graphs.workflows.definition import load_all
+    from graphs.workflows.docs import write_docs
+    from tests.conftest import REPO
+
+    write_docs(load_all(actions=default_actions().specs), tmp_path)
+    for generated in tmp_path.glob("*.md"):
+        committed = REPO / "docs" / "workflows" / generated.name
+        assert committed.read_text() == generated.read_text(), f"{committed} is stale: run `concierge workflow docs`"
