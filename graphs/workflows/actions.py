@@ -179,6 +179,15 @@ def training_enrol(c: ActionCall) -> dict:
     return {"courses": courses}
 
 
+def training_enrol_courses(c: ActionCall) -> dict:
+    """Courses named by the task's ``inputs.courses`` (department-specific training)."""
+    courses = [str(x) for x in c.inputs.get("courses") or []]
+    if not courses:
+        raise ActionError(f"task {c.task} has no inputs.courses")
+    c.services.training.enrol(c.person("employee")["person_id"], courses, idempotency_key=c.key)
+    return {"courses": courses}
+
+
 def training_withdraw(c: ActionCall) -> dict:
     return {"changed": c.services.training.withdraw(c.person("employee")["person_id"], idempotency_key=c.key)}
 
@@ -336,6 +345,7 @@ def default_actions() -> ActionRegistry:
         ("facilities.badge_and_desk", facilities_badge_and_desk, True),
         ("facilities.undo_badge_and_desk", facilities_undo_badge_and_desk, True),
         ("training.enrol", training_enrol, True), ("training.withdraw", training_withdraw, True),
+        ("training.enrol_courses", training_enrol_courses, True),
         ("hr.enrol_benefits", hr_enrol_benefits, True), ("hr.cancel_benefits", hr_cancel_benefits, True),
         ("notify.manager_checklist", notify_manager_checklist, True), ("notify.welcome", notify_welcome, True),
         ("notify.exit_interview", notify_exit_interview, True), ("notify.retract", notify_retract, True),

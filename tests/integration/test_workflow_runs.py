@@ -49,20 +49,20 @@ def leftovers(services: Services, person: str) -> dict:
 
 @pytest.mark.parametrize("failing", SIDE_EFFECTING)
 def test_fault_injection_rolls_back_everything(services, failing) -> None:
-    action = ONBOARDING.tasks[failing].action
-
     def breaker(spec):
-        if spec.name != action:
-            return spec
-
         def run(call):
-            raise ActionError(f"injected failure in {call.task}")
+            if call.task == failing:
+                raise ActionError(f"injected failure in {call.task}")
+            return spec.run(call)
 
         return replace(spec, run=run)
 
     engine = build_engine(services, actions=default_actions().wrapped(breaker))
     engine.sleep = lambda s: None
-    run = engine.start("onboarding", MARIA, started_by="hannah", subject="Maria Lopez", idempotency_key="f")
+    # Each step must be on the joiner's path: department-specific steps get a joiner from that department.
+    department = "engineering" if failing == "engineering_training" else "finance"
+    ctx = {"employee": {**MARIA["employee"], "department": department}}
+    run = engine.start("onboarding", ctx, started_by="hannah", subject="Maria Lopez", idempotency_key="f")
     assert run.state == "rolled_back", run.report
     assert run.task(failing).state == "failed" and run.report["not_undone"] == []
     assert all(t.state in ("compensated", "skipped", "failed") for t in run.tasks)
@@ -152,10 +152,11 @@ def test_killed_mid_run_resumes_and_does_each_action_once(tmp_path, _template_db
         assert _count(db, OutboxMessage, OutboxMessage.kind == "manager_checklist") == 1
         services = Services.from_db(db, settings)
         assert len(services.assets.orders_of("maria.lopez")) == 1
-        assert len(services.training.enrolments_of("maria.lopez")) == 1
+        assert len(services.training.enrolments_of("maria.lopez")) == 2  # orientation + finance, once each
         assert services.mailboxes.mailbox_of("maria.lopez") is not None
         completed = [e.details["task"] for e in services.audit.events(event_type="workflow.task.completed")]
-        assert sorted(completed) == sorted(ONBOARDING.tasks)  # each task completed once
+        on_path = [t for t in ONBOARDING.tasks if t != "engineering_training"]  # Maria joins finance
+        assert sorted(completed) == sorted(on_path)  # each task completed once
     finally:
         if child.poll() is None:
             child.kill()
