@@ -11,12 +11,12 @@ import asyncio
 import logging
 import time
 import unicodedata
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
-from langchain_core.messages import HumanMessage
+from langchain_core.messages import AIMessage, HumanMessage
 from langgraph.graph.state import CompiledStateGraph
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
@@ -77,6 +77,30 @@ class ConversationService:
         self.models = models
         self.router = router
         self._workflows = None
+        # Channels that can show a staff message live register here per thread (the web app's open chats).
+        self._listeners: dict[str, Callable[[str, str], Awaitable[None]]] = {}
+
+    def listen(self, thread_id: str, callback: Callable[[str, str], Awaitable[None]]) -> None:
+        self._listeners[thread_id] = callback
+
+    def unlisten(self, thread_id: str) -> None:
+        self._listeners.pop(thread_id, None)
+
+    async def deliver_staff_message(self, thread_id: str, author: str, text: str) -> bool:
+        """Show a staff member's message in the employee's conversation if it is open now (and record it in the
+        thread's history). Returns False when nobody is listening: the employee sees it when they next write."""
+        callback = self._listeners.get(thread_id)
+        if callback is None:
+            return False
+        try:
+            await callback(author, text)
+        except Exception:  # a closed socket: fall back to delivery at the next turn
+            log.warning("live delivery to %s failed", thread_id, exc_info=True)
+            self.unlisten(thread_id)
+            return False
+        await self.graph.aupdate_state(self._config(thread_id), {"messages": [AIMessage(text, name=author)]},
+                                       as_node="wrapup")
+        return True
 
     @property
     def workflows(self):
@@ -163,6 +187,7 @@ class ConversationService:
                 router=self.router,
                 redacted=redaction.kinds,
                 workflows=self.workflows,
+                deliver=self.deliver_staff_message,
             )
             inputs = {"messages": [HumanMessage(redaction.text)]}
             async for mode, chunk in self.graph.astream(
@@ -173,7 +198,8 @@ class ConversationService:
                         audit.append(user.id, "turn.routed", thread_id=thread_id, **event.detail)
                     yield event
             values = (await self.graph.aget_state(self._config(thread_id))).values
-            reply = _last_ai_text(values)
+            # While a person owns the conversation the bot stays silent: no reply at all, not the previous one.
+            reply = "" if values.get("silent") else _last_ai_text(values)
             state = exposed_state(values)
             audit.append(
                 user.id,

@@ -75,6 +75,9 @@ class Settings(BaseSettings):
     vendor_catalog: Path = Field(_CATALOG_DIR / "vendors.yaml", description="Third-party vendors and their SLAs.")
     ci_catalog: Path = Field(_CATALOG_DIR / "configuration_items.yaml", description="Devices and apps.")
 
+    # Handoff desk: a handoff waiting longer than this is flagged in the staff queue.
+    handoff_sla_minutes: int = Field(30, ge=1, le=10_080)
+
     # Conversation limits.
     max_message_chars: int = Field(4000, ge=100, le=100_000)
     history_turns: int = Field(6, ge=0, le=50, description="Past messages shown to the model.")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING
@@ -28,3 +29,5 @@ class Context:
     # Which kinds of personal data were redacted from this turn's message (e.g. "secret").
     redacted: tuple[str, ...] = ()
     workflows: Engine | None = None  # the onboarding/offboarding engine (None where no agent needs it)
+    # Puts a staff member's message into an employee's conversation: (thread_id, author, text) -> shown live?
+    deliver: Callable[[str, str, str], Awaitable[bool]] | None = None

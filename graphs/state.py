@@ -35,6 +35,8 @@ class State(InputState, total=False):
     resumed: bool  # this turn resumed a parked flow (internal)
     cancelled_flow: str | None  # set by a cancel command for the acknowledgement (internal)
     notice: str | None  # e.g. "parked:leave" (internal)
+    silent: bool  # a person owns the conversation: the bot says nothing this turn (internal)
+    preface: str | None  # said before this turn's reply, e.g. a leave decision the employee hasn't heard (internal)
 
 
 EXPOSED_KEYS = (

@@ -10,6 +10,7 @@ from langgraph.graph import END, START, StateGraph
 from graphs.agents.handoff import handoff_node
 from graphs.agents.incident.flow import incident_node
 from graphs.agents.knowledge import knowledge_node
+from graphs.agents.leave import leave_node
 from graphs.agents.offboarding import offboarding_node
 from graphs.agents.onboarding import onboarding_node
 from graphs.agents.password_reset import password_reset_node
@@ -18,11 +19,10 @@ from graphs.nodes.approvals import approvals_node
 from graphs.nodes.dispatch import dispatch_node, preface_node
 from graphs.nodes.replies import clarify_node, command_node, out_of_scope_node, wrapup_node
 from graphs.nodes.respond import respond_node
+from graphs.nodes.staff_desk import human_owned_node, staff_desk_node
 from graphs.state import InputState, State
 
-# Route (or internal handler) -> node. Until its specialist agent lands, leave is answered from the knowledge
-# base (grounded and cited, or an honest "not found" with a ticket/person offer) — never by free generation,
-# which would invent policies and steps.
+# Route (or internal handler) -> node.
 HANDLERS = {
     "knowledge": "knowledge",
     "human_handoff": "human_handoff",
@@ -32,10 +32,12 @@ HANDLERS = {
     "password_reset": "password_reset",
     "onboarding": "onboarding",
     "offboarding": "offboarding",
-    "leave": "knowledge",
+    "leave": "leave",
     "clarify": "clarify",
     "command": "command",
     "approvals": "approvals",
+    "staff_desk": "staff_desk",
+    "human_owned": "human_owned",
 }
 
 
@@ -63,6 +65,9 @@ def build_supervisor() -> StateGraph:
         ("onboarding", onboarding_node),
         ("offboarding", offboarding_node),
         ("approvals", approvals_node),
+        ("leave", leave_node),
+        ("staff_desk", staff_desk_node),
+        ("human_owned", human_owned_node),
     ):
         graph.add_node(name, node)
         graph.add_edge(name, "wrapup")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from sqlalchemy import JSON, Boolean, Date, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Date, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -456,3 +456,59 @@ class WorkflowTask(Base):
     approval_ref: Mapped[str | None] = mapped_column(String(20))
     seq: Mapped[int | None] = mapped_column(Integer)  # completion order, for reverse-order compensation
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class LeaveBalance(Base):
+    """A person's entitlement and carried-over days for one leave type and year (absent: the type's default)."""
+
+    __tablename__ = "leave_balances"
+
+    person_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    leave_type: Mapped[str] = mapped_column(String(30), primary_key=True)
+    entitlement: Mapped[float] = mapped_column(Float, default=0)
+    carried_over: Mapped[float] = mapped_column(Float, default=0)
+
+
+class LeaveRequest(Base):
+    """A leave request (or a reported sick day). ``notified`` is whether the employee has heard the decision."""
+
+    __tablename__ = "leave_requests"
+    __table_args__ = (Index("ix_leave_person_dates", "person_id", "start_date"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    reference: Mapped[str] = mapped_column(String(20), unique=True)
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
+    person_id: Mapped[str] = mapped_column(String(64))
+    leave_type: Mapped[str] = mapped_column(String(30))
+    start_date: Mapped[date] = mapped_column(Date)
+    end_date: Mapped[date] = mapped_column(Date)
+    start_half: Mapped[str] = mapped_column(String(4), default="full")  # full | am | pm
+    end_half: Mapped[str] = mapped_column(String(4), default="full")
+    days: Mapped[float] = mapped_column(Float)
+    state: Mapped[str] = mapped_column(String(20), default="pending")  # pending | approved | rejected | cancelled
+    approver_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    approval_ref: Mapped[str | None] = mapped_column(String(20))
+    decided_by: Mapped[str | None] = mapped_column(String(64))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    decision_note: Mapped[str | None] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    notified: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class HandoffMessage(Base):
+    """A message in a human-owned conversation: staff replies (delivered into the employee's conversation)
+    and what the employee wrote while a person owned it."""
+
+    __tablename__ = "handoff_messages"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    handoff_id: Mapped[int] = mapped_column(ForeignKey("handoffs.id"), index=True)
+    thread_id: Mapped[str] = mapped_column(String(100), index=True)
+    author_id: Mapped[str] = mapped_column(String(64))
+    author_name: Mapped[str] = mapped_column(String(200))
+    direction: Mapped[str] = mapped_column(String(20))  # to_employee | to_staff
+    text: Mapped[str] = mapped_column(Text)
+    delivered: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -20,6 +20,7 @@ from app.services.directory import SqlPeople
 from app.services.facilities import SqlFacilities
 from app.services.handoffs import SqlHandoffs
 from app.services.hr_records import SqlHrRecords
+from app.services.leave import SqlLeave
 from app.services.mailboxes import SqlMailboxes
 from app.services.outbox import SqlOutbox
 from app.services.tickets import SqlTickets
@@ -47,6 +48,7 @@ class Services:
     facilities: SqlFacilities
     training: SqlTraining
     mailboxes: SqlMailboxes
+    leave: SqlLeave
     settings: Settings | None = None
     knowledge: Retriever | None = field(default=None, repr=False)
     # Time as the services see it; tests move it forward to expire codes and lockouts.
@@ -70,9 +72,14 @@ class Services:
             facilities=SqlFacilities(db),
             training=SqlTraining(db),
             mailboxes=SqlMailboxes(db),
+            leave=SqlLeave(db),
             settings=settings,
             knowledge=retriever,
         )
+
+    def __post_init__(self) -> None:
+        # The leave service reads "today" from the same clock tests move forward.
+        self.leave.clock = lambda: self.clock()
 
     @cached_property
     def verifier(self) -> Verifier:

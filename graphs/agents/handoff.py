@@ -22,7 +22,11 @@ from graphs.state import State, last_user_text
 log = logging.getLogger(__name__)
 
 SENSITIVE_RULES = {"harassment_or_discrimination"}
-_SENSITIVE = re.compile(r"\b(harass\w*|bull(y|ied|ying)|discriminat\w*|grievance|whistle-?blow\w*|assault\w*)\b", re.I)
+_SENSITIVE = re.compile(
+    r"\b(harass\w*|bull(y|ied|ying)|discriminat\w*|grievance|whistle-?blow\w*|assault\w*|mental health|"
+    r"medical condition|diagnos\w*|disabilit\w*|pregnan\w*|health (issue|condition|problem)s?|burn-?out)\b",
+    re.I,
+)
 # A request that says nothing but "I want a person" (in any wording) is bare: ask what it is about.
 _REQUEST_WORDS = frozenset(
     "i i'd id want need would like to talk speak chat with a an the real live human person people agent someone "
@@ -102,7 +106,9 @@ async def handoff_node(state: State, runtime: Runtime[Context]) -> dict[str, Any
     sensitive = info.get("rule") in SENSITIVE_RULES or bool(_SENSITIVE.search(text))
     waiting_for_reason = state.get("active_flow") == "human_handoff" and state.get("pending_slot") == "reason"
     # A resumed flow asks its pending question again: the "yes" that resumed it is not the answer.
-    if state.get("resumed") or (not sensitive and not waiting_for_reason and is_bare_request(text)):
+    # The "Talk to a person" button after an unanswered question already says why: the question before it.
+    button = text.strip().lower() == "talk to a person"
+    if state.get("resumed") or (not sensitive and not waiting_for_reason and not button and is_bare_request(text)):
         return say(
             runtime,
             load_prompt("handoff_ask_reason"),
@@ -111,7 +117,15 @@ async def handoff_node(state: State, runtime: Runtime[Context]) -> dict[str, Any
             flow_step="ask_reason",
         )
 
-    reason_kind = "sensitive" if sensitive else "requested"
+    # Why a person is needed: staff see it in the queue.
+    if sensitive:
+        reason_kind = "sensitive"
+    elif info.get("rule") == "not_helping":
+        reason_kind = "not_helping"
+    elif button:
+        reason_kind = "dead_end"  # the "Talk to a person" button after an unanswered question
+    else:
+        reason_kind = "requested"
     queue = choose_queue(ctx, text, sensitive)
     priority = "high" if sensitive else "normal"
     lines = transcript(state)

@@ -55,6 +55,11 @@ async def approvals_node(state: State, runtime: Runtime[Context]) -> dict[str, A
             ctx.services.audit.append(ctx.user.id, "approval.decided", thread_id=ctx.thread_id,
                                       reference=reference, kind=decided.kind, state=decided.state)
             extra = ""
+            if decided.kind == "leave.request" and decided.payload.get("leave"):
+                request = await asyncio.to_thread(ctx.services.leave.decide, decided.payload["leave"], ctx.user,
+                                                  approve=approve, note=note)
+                extra = f" {request.reference} ({request.start:%-d %b} – {request.end:%-d %b}) is {request.state}; " \
+                        "the employee will see it next time they write."
             run = decided.payload.get("run")
             if decided.kind == "workflow.task" and run and ctx.workflows is not None:
                 view = await asyncio.to_thread(ctx.workflows.advance, run)

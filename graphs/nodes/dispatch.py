@@ -18,6 +18,7 @@ from app.prompts import load_prompt
 from graphs.context import Context
 from graphs.flows import FLOW_LABELS, flow_claims
 from graphs.nodes.approvals import is_approval_command
+from graphs.nodes.staff_desk import staff_command
 from graphs.routing.routes import ROUTES
 from graphs.state import State, last_user_text
 from graphs.streaming import emit_token
@@ -64,10 +65,25 @@ def dispatch_node(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
 
 
 def preface_node(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
-    """What is said before the specialist's reply (after the routing step, so channels show that first)."""
+    """What is said before the specialist's reply (after the routing step, so channels show that first):
+    the typed-password warning, and decisions on the employee's leave they haven't heard yet."""
+    from graphs.agents.leave import decision_updates
+
+    parts = []
     if state.get("notice") == "secret_redacted":
-        emit_token(runtime, load_prompt("secret_warning") + "\n\n")
-    return {}
+        parts.append(load_prompt("secret_warning"))
+    if updates := decision_updates(runtime.context):
+        parts.append(updates)
+    ctx = runtime.context
+    owned = state.get("handler") == "human_owned"  # that node shows them itself
+    if not owned and (pending := ctx.services.handoffs.undelivered(ctx.thread_id)):
+        # Staff replies sent while the employee's chat was closed.
+        parts.append("\n\n".join(f"{m['author']}: {m['text']}" for m in pending))
+        ctx.services.handoffs.mark_delivered([m["id"] for m in pending])
+    preface = "\n\n".join(parts)
+    if preface:
+        emit_token(runtime, preface + "\n\n")
+    return {"preface": preface or None}
 
 
 def _dispatch(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
@@ -85,7 +101,12 @@ def _dispatch(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         "pending_clarify": None,
         "offer_resume": None,
         "turn_count": state.get("turn_count", 0) + 1,
+        "silent": False,
     }
+
+    # A person owns this conversation: everything the employee writes goes to them; the bot stays out of it.
+    if ctx.services.handoffs.owned(ctx.thread_id) is not None:
+        return _turn(base, "human_handoff", "human_owned", "human_owned")
 
     if _START_OVER.match(text):
         return _turn(
@@ -103,6 +124,8 @@ def _dispatch(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
             base, active or "smalltalk", "command", "command", command="cancel", **NO_FLOW, cancelled_flow=active
         )
 
+    if (ctx.user.has_role("hr_staff") or ctx.user.has_role("it_agent")) and staff_command(text):
+        return _turn(base, "smalltalk", "command", "staff_desk", command="staff_desk")
     if ctx.user.is_staff and is_approval_command(text):
         return _turn(base, "smalltalk", "command", "approvals", command="approvals")
 

@@ -57,12 +57,14 @@ def command_node(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
 
 def wrapup_node(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """After a specialist finished: put the typed-password warning first, offer to resume a parked flow."""
+    if state.get("silent"):
+        return {}  # a person owns the conversation: nothing from the bot
     messages = state.get("messages") or []
     last = messages[-1] if messages and isinstance(messages[-1], AIMessage) else None
     text = str(last.content) if last is not None else ""
     update: dict[str, Any] = {}
-    if state.get("notice") == "secret_redacted":
-        text = load_prompt("secret_warning") + "\n\n" + text  # already streamed first (preface node)
+    if state.get("preface"):
+        text = state["preface"] + "\n\n" + text  # already streamed first (preface node)
     parked = state.get("parked_flows") or []
     if not state.get("active_flow") and parked and state.get("handler") != "command":
         flow = parked[-1]["flow"]
