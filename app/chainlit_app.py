@@ -25,6 +25,7 @@ from typing import Any
 
 import chainlit as cl
 from chainlit.config import config
+from chainlit.context import init_ws_context
 from chainlit.data import get_data_layer
 from chainlit.types import ThreadDict
 
@@ -312,6 +313,31 @@ async def _tag_thread(thread_id: str, profile: str) -> None:
 # --------------------------------------------------------------------------------------------------
 
 
+async def _listen_for_staff(thread_id: str | None) -> None:
+    """Show messages a member of staff sends into this conversation (the handoff desk) as they arrive."""
+    if not thread_id or not is_thread_id(thread_id) or cl.user_session.get("listening") == thread_id:
+        return
+    session = cl.context.session
+    svc = await get_service()
+
+    async def push(author: str, text: str) -> None:
+        async def send() -> None:
+            init_ws_context(session)  # this task speaks to the employee's socket, not the staff member's
+            await cl.Message(content=text, author=author).send()
+
+        await asyncio.create_task(send())
+
+    svc.listen(thread_id, push)
+    cl.user_session.set("listening", thread_id)
+
+
+@cl.on_chat_end
+async def on_chat_end() -> None:
+    thread_id = cl.user_session.get("listening")
+    if thread_id and _service is not None:
+        _service.unlisten(thread_id)
+
+
 @cl.on_chat_start
 async def on_chat_start() -> None:
     try:
@@ -320,6 +346,7 @@ async def on_chat_start() -> None:
             await cl.ErrorMessage(content="Your account is not active. Please contact the service desk.").send()
             return
         _enforce_profile(user)
+        await _listen_for_staff(cl.context.session.thread_id)
     except Exception:
         ref = new_reference()
         log.exception("chat start %s failed", ref)
@@ -336,6 +363,7 @@ async def on_chat_resume(thread: ThreadDict) -> None:
             await cl.ErrorMessage(content="This conversation can't be opened.").send()
             return
         _enforce_profile(user)
+        await _listen_for_staff(thread.get("id"))
         log.info("user %s resumed thread %s", user.id, thread.get("id"))
     except Exception:
         ref = new_reference()
@@ -425,6 +453,7 @@ async def run_turn(text: str) -> None:
         profile = _enforce_profile(user)
         svc = await get_service()
         await _tag_thread(thread_id, profile)
+        await _listen_for_staff(thread_id)
         await _models_ready()
 
         async for event in svc.turn(user, thread_id, text, channel="web"):
@@ -438,6 +467,9 @@ async def run_turn(text: str) -> None:
                         step.output = describe_route(event.detail)
                         step.metadata = {"route": dict(event.detail)}
             elif isinstance(event, FinalEvent):
+                if not event.reply and (reply is None or not reply.content):
+                    reply = None  # a person owns the conversation: the bot says nothing at all
+                    continue
                 reply = reply or cl.Message(content="")
                 reply.content = (event.reply or reply.content or "") + sources_markdown(event.sources)
                 reply.metadata = {"route": event.route}

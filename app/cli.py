@@ -484,12 +484,13 @@ async def _run_scripts(settings: Settings, files: list[Path]):
 
 
 def _register_subcommands() -> None:
-    from app.cli_itsm import approvals_app, outbox, tickets_app
+    from app.cli_itsm import approvals_app, handoffs_app, outbox, tickets_app
     from app.cli_workflow import workflow_app
 
     app.add_typer(workflow_app, name="workflow")
     app.add_typer(tickets_app, name="tickets")
     app.add_typer(approvals_app, name="approvals")
+    app.add_typer(handoffs_app, name="handoffs")
     app.command()(outbox)
 
 

@@ -173,3 +173,115 @@ def _ticket_dict(t, *, history: bool = False) -> dict:
     if history:
         out["history"] = [e.__dict__ for e in t.history]
     return out
+
+
+handoffs_app = typer.Typer(help="The handoff desk from a terminal: list, show, claim, reply, resolve.",
+                           no_args_is_help=True)
+
+
+def _handoff_line(h, now, sla: int) -> list[str]:
+    from datetime import timedelta
+
+    waited = h.waiting_for(now)
+    flag = "⚠ over SLA" if h.state == "waiting" and waited > timedelta(minutes=sla) else ""
+    claim = h.time_to_claim()
+    return [h.reference, h.queue, h.priority, h.reason, h.state, h.assigned_to or "",
+            f"{int(waited.total_seconds() // 60)} min", f"{int(claim.total_seconds() // 60)} min" if claim else "",
+            flag, h.summary[:50]]
+
+
+@handoffs_app.command("list")
+def handoffs_list(as_user: AsOpt = "hannah", closed: Annotated[bool, typer.Option(help="Include closed.")] = False,
+                  as_json: JsonOpt = False) -> None:
+    """The queues you work (HR staff: HR; IT agents: IT), with waiting time and SLA flags."""
+    from app.db.schema import utcnow
+
+    with _services() as services:
+        user = _user(services, as_user)
+        rows = services.handoffs.for_staff(user, include_closed=closed)
+        sla = services.settings.handoff_sla_minutes if services.settings else 30
+        if not rows and not (user.has_role("hr_staff") or user.has_role("it_agent")):
+            services.audit.append(user.id, "access.denied", what="handoff_queue")
+            fail("Only HR staff and IT agents have a handoff queue.")
+    now = utcnow()
+    if as_json:
+        print(json.dumps([dict(zip(("reference", "queue", "priority", "reason", "state", "assigned_to", "waiting",
+                                     "time_to_claim", "flag", "summary"), _handoff_line(h, now, sla), strict=True))
+                          for h in rows], indent=2))
+        return
+    table = Table("ref", "queue", "priority", "reason", "state", "owner", "waiting", "to claim", "SLA", "summary")
+    for h in rows:
+        table.add_row(*_handoff_line(h, now, sla))
+    console.print(table if rows else "The queue is empty.")
+
+
+@handoffs_app.command("show")
+def handoffs_show(reference: str, as_user: AsOpt = "hannah", as_json: JsonOpt = False) -> None:
+    """One handoff: employee details, summary, transcript and messages (staff of its queue only)."""
+    with _services() as services:
+        user = _user(services, as_user)
+        try:
+            h = services.handoffs.get(reference, user)
+        except ConciergeError as exc:
+            services.audit.append(user.id, "access.denied", what="handoff", reference=reference)
+            fail(exc.user_message)
+        employee = services.people.get(h.user_id)
+        services.audit.append(user.id, "handoff.viewed", reference=h.reference)
+    data = {"reference": h.reference, "queue": h.queue, "priority": h.priority, "reason": h.reason, "state": h.state,
+            "assigned_to": h.assigned_to, "employee": employee.to_dict() | {"email": employee.email} if employee
+            else {"id": h.user_id}, "summary": h.summary, "transcript": h.transcript, "messages": list(h.messages)}
+    if as_json:
+        print(json.dumps(data, indent=2, default=str))
+        return
+    for key in ("reference", "queue", "priority", "reason", "state", "assigned_to", "employee", "summary"):
+        console.print(f"[bold]{key}[/bold]: {data[key]}")
+    for line in h.transcript:
+        console.print(f"  {line['role']}: {line['text']}")
+    for m in h.messages:
+        console.print(f"  {m['author']} ({m['direction']}): {m['text']}")
+
+
+@handoffs_app.command("claim")
+def handoffs_claim(reference: str, as_user: AsOpt) -> None:
+    """Take ownership: the bot stops answering the employee."""
+    with _services() as services:
+        user = _user(services, as_user)
+        try:
+            h = services.handoffs.claim(reference, user)
+        except ConciergeError as exc:
+            services.audit.append(user.id, "access.denied", what="handoff", reference=reference)
+            fail(exc.user_message)
+        services.audit.append(user.id, "handoff.claimed", reference=h.reference, thread_id=h.thread_id)
+    console.print(f"{h.reference}: claimed by {h.assigned_to}")
+
+
+@handoffs_app.command("reply")
+def handoffs_reply(reference: str, text: str, as_user: AsOpt) -> None:
+    """A message for the employee; they see it (with your name) when they next open the chat or write."""
+    with _services() as services:
+        user = _user(services, as_user)
+        try:
+            h, _ = services.handoffs.add_message(reference, user, text)
+        except ConciergeError as exc:
+            fail(exc.user_message)
+        services.audit.append(user.id, "handoff.replied", reference=h.reference, thread_id=h.thread_id, live=False)
+    console.print(f"{h.reference}: message queued for the employee")
+
+
+@handoffs_app.command("resolve")
+def handoffs_resolve(
+    reference: str,
+    as_user: AsOpt,
+    note: Annotated[str, typer.Option(help="Resolution note.")] = "",
+    to_bot: Annotated[bool, typer.Option("--to-bot", help="Hand the conversation back to the bot instead.")] = False,
+) -> None:
+    """Resolve (or hand back to the bot); the bot answers the employee again."""
+    with _services() as services:
+        user = _user(services, as_user)
+        try:
+            h = services.handoffs.finish(reference, user, to_bot=to_bot, note=note)
+        except ConciergeError as exc:
+            fail(exc.user_message)
+        services.audit.append(user.id, "handoff.returned" if to_bot else "handoff.resolved", reference=h.reference,
+                              thread_id=h.thread_id)
+    console.print(f"{h.reference}: {h.state}")

@@ -478,3 +478,71 @@ def test_streamed_reply_from_embedded_model(tmp_path: Path) -> None:
     finally:
         server.stop()
     assert server.proc.returncode is not None
+
+
+# ------------------------------------------------------------------------------------------------------
+# The handoff desk: two users, two sessions, one real server
+# ------------------------------------------------------------------------------------------------------
+
+
+async def send_and_wait_end(client: ChatClient, text: str) -> list[tuple[float, str, Any]]:
+    """Send a message and wait for the task to end; return the events (the reply may be nothing at all)."""
+    start = len(client.events)
+    await client.sio.emit("client_message", {"message": {
+        "id": str(uuid.uuid4()), "threadId": client.thread_id, "type": "user_message", "name": client.user,
+        "output": text, "createdAt": datetime.now(UTC).isoformat().replace("+00:00", "Z")}, "fileReferences": []})
+    await client.wait_for(lambda e, _d: e == "task_end", 30, f"task_end after {text!r}", since=start)
+    return client.events[start:]
+
+
+def test_staff_claims_replies_inside_the_employees_chat_and_the_bot_stays_silent(fake_server: Server) -> None:
+    import re
+
+    async def main() -> None:
+        alice = ChatClient(fake_server, token_for(fake_server, "alice"), "alice")
+        hannah = ChatClient(fake_server, token_for(fake_server, "hannah"), "hannah", chat_profile="hr_staff")
+        await alice.connect()
+        await hannah.connect()
+        queued = await alice.ask("I want to talk to a person about my payslip being wrong")
+        ref = re.search(r"HND\d{7}", queued["final"]["output"]).group(0)
+        assert "HR team" in queued["final"]["output"]
+
+        listed = await hannah.ask("queue")
+        assert ref in listed["final"]["output"]
+        claimed = await hannah.ask(f"claim {ref}")
+        assert f"You own {ref}" in claimed["final"]["output"]
+        mark = len(alice.events)
+        sent = await hannah.ask(f"reply {ref}: Hi Alice, I'm looking at your payslip now")
+        assert "they can see it now" in sent["final"]["output"]
+        def staff_message(event: str, data: Any) -> bool:
+            return event == "new_message" and isinstance(data, dict) and "your payslip" in data.get("output", "")
+
+        pushed = await alice.wait_for(staff_message, 15, "the staff reply in alice's chat", since=mark)
+        assert pushed["name"] == "Hannah Reyes (HR)"
+
+        # While Hannah owns the conversation the bot says nothing to Alice.
+        events = await send_and_wait_end(alice, "thanks, it's the overtime that's missing")
+        bot_replies = [d for _, e, d in events if e == "new_message" and d.get("type") == "assistant_message"]
+        assert bot_replies == []
+        shown = await hannah.ask(f"show {ref}")
+        assert "overtime that's missing" in shown["final"]["output"]
+
+        resolved = await hannah.ask(f"resolve {ref} corrected in the next payroll")
+        assert "resolved" in resolved["final"]["output"]
+        back = await alice.ask("hello again")
+        assert back["final"]["output"].startswith("(scripted reply)")
+        thread_id = alice.named("first_interaction")[0]["thread_id"]
+        await alice.close()
+        await hannah.close()
+        return thread_id
+
+    thread_id = asyncio.run(main())
+    with api(fake_server, token_for(fake_server, "alice")) as client:
+        deadline = time.monotonic() + 15
+        while True:
+            steps = client.get(f"/project/thread/{thread_id}").json()["steps"]
+            staff = [s for s in steps if s.get("name") == "Hannah Reyes (HR)"]
+            if staff or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+    assert staff and "looking at your payslip" in staff[0]["output"]  # kept in alice's thread, with the name
