@@ -18,7 +18,7 @@ EXPECT_KEYS = {
     # side effects in the systems of record (subset match on the newest record of this script)
     "ticket", "tickets_created", "account", "handoff", "approval", "outbox", "no_secret_in_reply", "workflow",
 }
-STEP_KEYS = {"user", "expect", "advance_minutes"}
+STEP_KEYS = {"user", "expect", "advance_minutes", "as"}
 SETUP_KEYS = {"account"}
 
 
@@ -119,8 +119,20 @@ def _latest_code(svc: ConversationService, user_id: str) -> str:
     return ""
 
 
-def _fill(text: str, svc: ConversationService, user_id: str) -> str:
-    """``{code}``: the newest one-time code in the user's outbox; ``{wrong_code}``: a code that is not it."""
+def _fill(text: str, svc: ConversationService, user_id: str, *, actor=None, thread: str = "") -> str:
+    """``{code}``: the newest one-time code in the user's outbox; ``{wrong_code}``: a code that is not it;
+    ``{approval}``: the newest approval waiting for the acting user; ``{handoff}``: the script thread's handoff."""
+    if "{approval}" in text and actor is not None:
+        pending = svc.services.approvals.pending_for(actor)
+        text = text.replace("{approval}", pending[-1].reference if pending else "APR0000000")
+    if "{handoff}" in text:
+        from sqlalchemy import select
+
+        from app.db.schema import Handoff
+
+        with svc.services.db.session() as s:
+            row = s.scalars(select(Handoff).where(Handoff.thread_id == thread).order_by(Handoff.id.desc())).first()
+        text = text.replace("{handoff}", row.reference if row else "HND0000000")
     if "{code}" in text or "{wrong_code}" in text:
         code = _latest_code(svc, user_id)
         wrong = f"{(int(code or '0') + 1) % 1_000_000:06d}"
@@ -213,11 +225,16 @@ async def run_script(svc: ConversationService, path: Path) -> ScriptResult:
     try:
         for i, step in enumerate(data["steps"], 1):
             offset += timedelta(minutes=float(step.get("advance_minutes") or 0))
-            message = _fill(step["user"], svc, user.id)
+            # ``as``: another person (a manager, HR or IT staff) speaks in their own conversation.
+            actor = svc.services.people.get(step["as"]) if step.get("as") else user
+            if actor is None:
+                raise ScriptError(f"{path}: step {i}: unknown user {step['as']!r}")
+            actor_thread = thread if actor is user else f"{thread}-{actor.id}"
+            message = _fill(step["user"], svc, user.id, actor=actor, thread=thread)
             before = svc.services.audit.last_id()
-            out = await svc.ask(user, thread, message, channel="test")
+            out = await svc.ask(actor, actor_thread, message, channel="test")
             events = [e.event_type for e in svc.services.audit.events(after_id=before)
-                      if e.thread_id in (thread, None)]
+                      if e.thread_id in (thread, actor_thread, None)]
             expect = step.get("expect") or {}
             failures = check_step(expect, out, events)
             if set(expect) & {"ticket", "tickets_created", "account", "handoff", "approval", "outbox",

@@ -13,7 +13,7 @@ from knowledge.retrieval import Hit, Retrieval
 
 _RULES = (
     ("incident", r"broken|crash|slow|not working|error|flicker|monitor"),
-    ("leave", r"\bleave\b|vacation|holiday|day off|days off"),
+    ("leave", r"\bleave\b|vacation|holiday|day off|days off|\bsick\b"),
     ("onboarding", r"onboard|new hire|joins"),
     ("knowledge", r"vpn|expense|policy|wi-?fi|how do i|limit|salary"),
     ("smalltalk", r"^(hi|hello|hey|thanks|thank you)\b|what can you do"),

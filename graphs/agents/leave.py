@@ -34,8 +34,8 @@ _STATUS = re.compile(r"\b(approved yet|been approved|status|pending|my (leave )?
                      r"booked)\b", re.I)
 _CANCEL = re.compile(r"\b(cancel|withdraw|don'?t need|no longer need)\b", re.I)
 _SICK = re.compile(r"\b(sick|ill|unwell|poorly|flu|migraine|stomach bug|covid|fever|doctor said)\b", re.I)
-_POLICY = re.compile(r"\b(can i|policy|rule|rules|carry (it )?over|carry-over|how much notice|notice|entitled|"
-                     r"what happens|allowed|do i get|paid|public holidays?)\b", re.I)
+_POLICY = re.compile(r"\b(policy|rules?|carry (it |them |days )?over|carry-over|carried over|how much notice|notice "
+                     r"period|entitled|entitlement|what happens|paid|public holidays?|accru\w*|pro-?rata)\b", re.I)
 _YES = re.compile(r"^\s*(y|yes|yep|yeah|correct|right|go ahead|submit|send it|ok(ay)?|sure|please do|confirm)\b",
                   re.I)
 _TYPES = (
@@ -47,7 +47,11 @@ _REF = re.compile(r"\bLV\d{7}\b", re.I)
 
 
 def _claims(text: str) -> bool:
-    return len(text.split()) <= 20 and not text.rstrip().endswith("?")
+    """While the leave flow waits (dates, a yes/no), short answers are its own; longer messages go to the router,
+    which keeps the flow unless they clearly start another topic ("a new hire starts on Monday")."""
+    if text.rstrip().endswith("?"):
+        return False
+    return bool(_YES.search(text) or _REF.search(text) or len(text.split()) <= 8)
 
 
 register_claim(FLOW, _claims)
@@ -96,6 +100,9 @@ async def leave_node(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
 
     if dropped and not _POLICY.search(text):
         return _end(runtime, "OK, I haven't submitted anything. Tell me other dates whenever you like.")
+    if not step and _POLICY.search(text) and text.rstrip().endswith("?") and not re.search(r"\d", text):
+        update = await knowledge_node(state, runtime)  # a policy question: cited answer from the handbook
+        return {**update, "active_flow": None, "slots": {}, "flow_step": None, "pending_slot": None}
     if period := vague_period(text):
         return say(runtime, reply(BOOK, "vague", period=period), active_flow=FLOW, slots=slots, flow_step="dates",
                    pending_slot="dates")

@@ -83,5 +83,8 @@ def parse_dates(text: str, today: date) -> Dates | None:
     found = find_date(text, today)
     if found is None or found[1] == "immediately":
         return None
+    if re.fullmatch(r"(next|this|last|the) (year|month)|(next|this) (january|february|march|april|may|june|july|"
+                    r"august|september|october|november|december)", found[1].strip(), re.I):
+        return None  # a period, not a day: "carry over to next year"
     half = _half(text)
     return Dates(found[0], found[0], half, half)
