@@ -51,6 +51,7 @@ class TicketError(ConciergeError):
 class TicketNotFound(TicketError):
     code = "ticket_not_found"
     user_message = "I can't find that ticket for you."
+    denied = False  # it exists but belongs to someone else (for the audit trail only, never for the reply)
 
 
 class TicketStateError(TicketError):
@@ -309,7 +310,9 @@ class SqlTickets:
             return row
         if user.has_role("it_agent") and row.assignment_group in _groups(s, user):
             return row
-        raise TicketNotFound(number)  # never reveal that someone else's ticket exists
+        error = TicketNotFound(number)  # never reveal to the user that someone else's ticket exists
+        error.denied = True
+        raise error
 
     @staticmethod
     def _transition(s, row: Ticket, to: str, actor: str, note: str) -> None:

@@ -30,8 +30,8 @@ from graphs.state import State, last_user_text
 FLOW = "leave"
 BOOK = "leave"
 _BALANCE = re.compile(r"\b(how many|balance|left|remaining|allowance|entitlement|days do i have|have i got)\b", re.I)
-_STATUS = re.compile(r"\b(approved yet|been approved|status|pending|my (leave )?requests?|what leave|upcoming leave|"
-                     r"booked)\b", re.I)
+_STATUS = re.compile(r"\b(approved yet|been approved|status|pending|my (leave )?requests?|(leave|holiday) requests?|"
+                     r"what leave|upcoming leave|booked)\b|'s (leave|holiday)\b", re.I)
 _CANCEL = re.compile(r"\b(cancel|withdraw|don'?t need|no longer need)\b", re.I)
 _SICK = re.compile(r"\b(sick|ill|unwell|poorly|flu|migraine|stomach bug|covid|fever|doctor said)\b", re.I)
 _POLICY = re.compile(r"\b(policy|rules?|carry (it |them |days )?over|carry-over|carried over|how much notice|notice "
@@ -95,6 +95,8 @@ async def leave_node(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         return await _sick(runtime, state, text)
     if not step and _BALANCE.search(text) and not parse_dates(text, ctx.today):
         return _end(runtime, await asyncio.to_thread(_balance_text, ctx))
+    if not step and (_STATUS.search(text) or _BALANCE.search(text)) and (person := _someone_else(ctx, text)):
+        return _end(runtime, await asyncio.to_thread(_their_leave_text, ctx, person))
     if not step and _STATUS.search(text) and not parse_dates(text, ctx.today):
         return _end(runtime, await asyncio.to_thread(_status_text, ctx))
 
@@ -215,6 +217,32 @@ def _balance_text(ctx: Context) -> str:
     ctx.services.audit.append(ctx.user.id, "leave.balance_viewed", thread_id=ctx.thread_id)
     return reply(BOOK, "balance", remaining=_num(b.remaining), year=b.year, entitlement=_num(b.entitlement),
                  carried=carried, details=details)
+
+
+def _someone_else(ctx: Context, text: str):
+    """A directory person the message asks about ("Alice's leave", "leave for Dave"), not the speaker."""
+    lowered = text.lower().replace("’", "'")
+    for person in ctx.services.people.all():
+        first = re.escape(person.name.split()[0].lower())
+        if person.id != ctx.user.id and re.search(rf"\b({first}|{re.escape(person.id)})('s|s')?\b", lowered):
+            return person
+    return None
+
+
+def _their_leave_text(ctx: Context, person) -> str:
+    """A manager sees their direct reports' requests; HR sees everyone's; anyone else gets a polite no."""
+    leave = ctx.services.leave
+    if not leave.visible_to(ctx.user, person.id, ctx.services.people):
+        ctx.services.audit.append(ctx.user.id, "access.denied", thread_id=ctx.thread_id, what="leave",
+                                  subject=person.id)
+        return reply(BOOK, "not_allowed")
+    items = [r for r in leave.mine(person.id) if r.end >= ctx.today or r.state == "pending"]
+    ctx.services.audit.append(ctx.user.id, "leave.status_viewed", thread_id=ctx.thread_id, subject=person.id)
+    if not items:
+        return f"{person.name} has no pending or upcoming leave."
+    text = "; ".join(f"{r.reference} {leave_types()[r.leave_type].name.lower()} {r.start:%-d %b} – {r.end:%-d %b %Y} "
+                     f"({_num(r.days)} days): {r.state}" for r in items)
+    return f"{person.name}'s leave: {text}."
 
 
 def _status_text(ctx: Context) -> str:

@@ -437,8 +437,11 @@ async def _follow_up(runtime: Runtime[Context], kind: str, text: str) -> dict[st
     ticket = _match_ticket(text, pool)
     if ticket is None:
         if kinds.TICKET_NUMBER.search(text):
-            ctx.services.audit.append(ctx.user.id, "ticket.not_found", thread_id=ctx.thread_id,
-                                      number=kinds.TICKET_NUMBER.search(text).group(0).upper())
+            number = kinds.TICKET_NUMBER.search(text).group(0).upper()
+            ctx.services.audit.append(ctx.user.id, "ticket.not_found", thread_id=ctx.thread_id, number=number)
+            if await asyncio.to_thread(_someone_elses, ctx, number):
+                ctx.services.audit.append(ctx.user.id, "access.denied", thread_id=ctx.thread_id, what="ticket",
+                                          number=number)
             items = ", ".join(f"{t.number} ({t.short_description})" for t in mine[:5])
             return _end(runtime, reply(FLOW, "not_found", items=items) if mine else reply(FLOW, "not_found_none"))
         open_ones = [t for t in mine if t.is_open]
@@ -473,6 +476,17 @@ _COMMENT_LEAD = re.compile(
     r"tell (them|the team)|let them know)( (to|on) (my |the )?(ticket|incident)?)?\s*(that\s+)?[:,-]?\s*",
     re.I,
 )
+
+
+def _someone_elses(ctx: Context, number: str) -> bool:
+    """For the audit trail: does the ticket exist for another caller? (Never told to the employee.)"""
+    from app.services.tickets import TicketNotFound
+
+    try:
+        ctx.services.tickets.get(number, ctx.user)
+    except TicketNotFound as exc:
+        return exc.denied
+    return False
 
 
 def _comment_text(text: str) -> str:
