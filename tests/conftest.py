@@ -87,6 +87,13 @@ def pg_database_url() -> Iterator[str]:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend_settings(request, tmp_path: Path) -> Settings:
+    """Settings on a fresh database: a SQLite file, then a new PostgreSQL database (each test runs on both)."""
+    url = request.getfixturevalue("pg_database_url") if request.param == "postgres" else None
+    return load_settings(data_dir=tmp_path, database_url=url, model="fake", small_model="fake", _env_file=None)
+
+
 @pytest.fixture(scope="session")
 def kb_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A data dir with the shipped knowledge base ingested (real Chroma, real embeddings), once per session.

@@ -14,19 +14,24 @@ import asyncio
 import re
 from typing import Any
 
-from langchain_core.messages import AIMessage
 from langgraph.runtime import Runtime
 
 from app.identity import User
 from app.prompts import reply
 from graphs.agents.dates import find_date
-from graphs.agents.knowledge import knowledge_node
-from graphs.agents.workflow_chat import BOOK, may_start, status_or_cancel, summary, wants_cancel, wants_status
+from graphs.agents.workflow_chat import (
+    BOOK,
+    guide_instead,
+    may_start,
+    status_or_cancel,
+    summary,
+    wants_cancel,
+    wants_status,
+)
 from graphs.context import Context
 from graphs.flows import register_claim
 from graphs.nodes.replies import say
 from graphs.state import State, last_user_text
-from graphs.streaming import emit_token
 
 FLOW = "offboarding"
 _IMMEDIATE = re.compile(r"\b(terminat\w*|dismiss\w*|fired|sacked|let go|immediately|right away|straight away|"
@@ -78,19 +83,10 @@ async def offboarding_node(state: State, runtime: Runtime[Context]) -> dict[str,
     step = state.get("flow_step") if active else None
 
     if not may_start(ctx.user) or (not active and _SELF.search(text) and not find_leaver(ctx, text)):
-        prefix = ""
-        if not may_start(ctx.user) and find_leaver(ctx, text):
-            prefix = reply(BOOK, "not_allowed_offboard") + "\n\n"
-            emit_token(runtime, prefix)
-            ctx.services.audit.append(ctx.user.id, "workflow.start_refused", thread_id=ctx.thread_id, workflow=FLOW)
-        # Asked to start it for someone: answer what the guide says for that person, not the request itself.
-        # Otherwise the route says what the question is about; the words help retrieval ("first day" → new starter).
-        asked = "what happens when I resign and leave the company" if prefix else f"{text} (leaving the company)"
-        question = {**state, "replay_text": asked}
-        update = await knowledge_node(question, runtime)
-        if prefix:
-            update["messages"] = [AIMessage(prefix + str(update["messages"][0].content))]
-        return {**update, "active_flow": None, "slots": {}, "flow_step": None, "pending_slot": None}
+        # Their own leaving, or someone else's they may not start: the leaver's guide from the knowledge base.
+        return await guide_instead(state, runtime, FLOW, refused=not may_start(ctx.user) and bool(
+            find_leaver(ctx, text)), guide_question="what happens when I resign and leave the company",
+            topic="leaving the company")
 
     if not step and (wants_status(text) or wants_cancel(text)):
         answer, actions = await status_or_cancel(ctx, FLOW, text, cancel=wants_cancel(text))

@@ -16,18 +16,23 @@ import re
 import unicodedata
 from typing import Any
 
-from langchain_core.messages import AIMessage
 from langgraph.runtime import Runtime
 
 from app.prompts import reply
 from graphs.agents.dates import find_date
-from graphs.agents.knowledge import knowledge_node
-from graphs.agents.workflow_chat import BOOK, may_start, status_or_cancel, summary, wants_cancel, wants_status
+from graphs.agents.workflow_chat import (
+    BOOK,
+    guide_instead,
+    may_start,
+    status_or_cancel,
+    summary,
+    wants_cancel,
+    wants_status,
+)
 from graphs.context import Context
 from graphs.flows import register_claim
 from graphs.nodes.replies import say
 from graphs.state import State, last_user_text
-from graphs.streaming import emit_token
 
 FLOW = "onboarding"
 REQUIRED = ("full_name", "start_date", "department", "title", "type", "location", "manager_id")
@@ -149,20 +154,9 @@ async def onboarding_node(state: State, runtime: Runtime[Context]) -> dict[str, 
 
     if not may_start(ctx.user):
         # Employees: a new joiner's own questions go to the knowledge base; nobody else's onboarding is theirs.
-        prefix = ""
-        if _NAME_AFTER.search(text):
-            prefix = reply(BOOK, "not_allowed_onboard") + "\n\n"
-            emit_token(runtime, prefix)
-            ctx.services.audit.append(ctx.user.id, "workflow.start_refused", thread_id=ctx.thread_id,
-                                      workflow=FLOW)
-        # Asked to start it for someone: answer what the guide says for that person, not the request itself.
-        # Otherwise the route says what the question is about; the words help retrieval ("first day" → new starter).
-        asked = "what should a new starter do on their first day" if prefix else f"{text} (new starter)"
-        question = {**state, "replay_text": asked}
-        update = await knowledge_node(question, runtime)
-        if prefix:
-            update["messages"] = [AIMessage(prefix + str(update["messages"][0].content))]
-        return {**update, "active_flow": None, "slots": {}, "flow_step": None, "pending_slot": None}
+        return await guide_instead(state, runtime, FLOW, refused=bool(_NAME_AFTER.search(text)),
+                                   guide_question="what should a new starter do on their first day",
+                                   topic="new starter")
 
     if not step and (wants_status(text) or wants_cancel(text)):
         answer, actions = await status_or_cancel(ctx, FLOW, text, cancel=wants_cancel(text))

@@ -103,5 +103,29 @@ def _name_in(text: str) -> str | None:
     return m.group(1) if m else None
 
 
+async def guide_instead(state, runtime, workflow: str, *, refused: bool, guide_question: str,
+                        topic: str) -> dict:
+    """For people who may not start a workflow: the knowledge base's guide, after a polite "no" if they asked
+    to start it for someone. Their own questions get the words of the route added ("first day" → new starter)."""
+    from langchain_core.messages import AIMessage
+
+    from graphs.agents.knowledge import knowledge_node
+    from graphs.state import last_user_text
+    from graphs.streaming import emit_token
+
+    ctx = runtime.context
+    text = state.get("replay_text") or last_user_text(state)
+    prefix = ""
+    if refused:
+        prefix = reply(BOOK, f"not_allowed_{'onboard' if workflow == 'onboarding' else 'offboard'}") + "\n\n"
+        emit_token(runtime, prefix)
+        ctx.services.audit.append(ctx.user.id, "workflow.start_refused", thread_id=ctx.thread_id, workflow=workflow)
+    asked = guide_question if refused else f"{text} ({topic})"
+    update = await knowledge_node({**state, "replay_text": asked}, runtime)
+    if prefix:
+        update["messages"] = [AIMessage(prefix + str(update["messages"][0].content))]
+    return {**update, "active_flow": None, "slots": {}, "flow_step": None, "pending_slot": None}
+
+
 def may_start(user: User) -> bool:
     return user.has_role("hr_staff") or user.has_role("manager")

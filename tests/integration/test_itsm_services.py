@@ -12,19 +12,13 @@ from app.db.schema import utcnow
 from app.services.registry import Services
 from app.services.seed import seed
 from app.services.tickets import NewTicket, TicketNotFound, TicketStateError
-from app.settings import load_settings
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def services(request, tmp_path):
-    if request.param == "postgres":
-        url = request.getfixturevalue("pg_database_url")
-        settings = load_settings(data_dir=tmp_path, database_url=url, model="fake", small_model="fake", _env_file=None)
-    else:
-        settings = load_settings(data_dir=tmp_path, model="fake", small_model="fake", _env_file=None)
-    db = Database.open(settings)
+@pytest.fixture
+def services(backend_settings):
+    db = Database.open(backend_settings)
     seed(db)
-    yield Services.from_db(db, settings)
+    yield Services.from_db(db, backend_settings)
     db.close()
 
 

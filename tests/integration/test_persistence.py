@@ -15,21 +15,15 @@ from app.db.engine import Database
 from app.models.fake import FakeChatModel
 from app.models.registry import Models
 from app.services.seed import seed
-from app.settings import load_settings
 from tests.conftest import REPO
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def backend_settings(request, tmp_path):
-    if request.param == "postgres":
-        url = request.getfixturevalue("pg_database_url")
-        settings = load_settings(data_dir=tmp_path, database_url=url, model="fake", small_model="fake", _env_file=None)
-    else:
-        settings = load_settings(data_dir=tmp_path, model="fake", small_model="fake", _env_file=None)
-    db = Database.open(settings)
+@pytest.fixture
+def backend_settings(backend_settings):
+    db = Database.open(backend_settings)
     seed(db)
     db.close()
-    return settings
+    return backend_settings
 
 
 async def test_thread_continues_after_service_restart(backend_settings) -> None:

@@ -21,7 +21,6 @@ from app.services.hr_records import (
 )
 from app.services.mailboxes import SqlMailboxes
 from app.services.training import SqlTraining
-from app.settings import load_settings
 
 
 @dataclass
@@ -39,14 +38,9 @@ class Provisioning:
         return (self.hr, self.assets, self.facilities, self.training, self.mailboxes)
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def services(request, tmp_path):
-    if request.param == "postgres":
-        url = request.getfixturevalue("pg_database_url")
-        settings = load_settings(data_dir=tmp_path, database_url=url, model="fake", small_model="fake", _env_file=None)
-    else:
-        settings = load_settings(data_dir=tmp_path, model="fake", small_model="fake", _env_file=None)
-    db = Database.open(settings)
+@pytest.fixture
+def services(backend_settings):
+    db = Database.open(backend_settings)
     now = [utcnow()]
     yield Provisioning(db, SqlHrRecords(db, clock=lambda: now[0]), SqlAssets(db), SqlFacilities(db), SqlTraining(db),
                        SqlMailboxes(db), now)
