@@ -252,8 +252,13 @@ def _status_text(ctx: Context) -> str:
     if not items:
         return reply(BOOK, "status_none")
     text = "; ".join(f"{r.reference} {leave_types()[r.leave_type].name.lower()} {r.start:%-d %b} – {r.end:%-d %b %Y} "
-                     f"({_num(r.days)} days): {r.state}" for r in items)
+                     f"({_num(r.days)} days): {_state(r, today)}" for r in items)
     return reply(BOOK, "status", items=text)
+
+
+def _state(r, today: date) -> str:
+    """Approved leave that has started is "taken"."""
+    return "taken" if r.state == "approved" and r.start <= today else r.state
 
 
 async def _cancel(runtime: Runtime[Context], text: str) -> dict[str, Any]:
