@@ -62,6 +62,7 @@ class DirectoryConnector(Protocol):
     def request_device_lock(self, user_id: str, *, device: str, actor: str, idempotency_key: str,
                             ticket: str = "") -> ActionResult: ...
     def recent_actions(self, target_id: str, *, since: datetime) -> int: ...
+    def action_outcome(self, idempotency_key: str) -> str | None: ...
     def create_account(self, user_id: str, *, contacts: dict[str, str], actor: str, idempotency_key: str,
                        mfa_methods: list[str] | None = None) -> ActionResult: ...
     def remove_account(self, user_id: str, *, actor: str, idempotency_key: str) -> ActionResult: ...
@@ -97,6 +98,12 @@ class SqlDirectory:
     def groups(self, user_id: str) -> list[str]:
         with self.db.session() as s:
             return self._groups(s, user_id)
+
+    def action_outcome(self, idempotency_key: str) -> str | None:
+        """What an action recorded under this key did (None if it never ran) — to undo a cut-off attempt."""
+        with self.db.session() as s:
+            row = s.scalars(select(DirectoryAction).where(DirectoryAction.idempotency_key == idempotency_key)).first()
+            return row.outcome if row else None
 
     def recent_actions(self, target_id: str, *, since: datetime) -> int:
         """How many account-changing actions hit this account since ``since`` (for rate limits)."""
@@ -187,20 +194,28 @@ class SqlDirectory:
         return ActionResult("create_account", user_id, outcome, {"created": outcome == "done"})
 
     def remove_account(self, user_id: str, *, actor: str, idempotency_key: str) -> ActionResult:
-        """Undo ``create_account``: the account and its group memberships go (only if we created it)."""
-        def act(row: Account) -> tuple[str, dict, str | None]:
-            return "done", {}, None
-
-        result = self._act("remove_account", user_id, actor, idempotency_key, act)
-        if result.outcome == "done" and not result.replayed:
-            with self.db.session() as s:
+        """Undo ``create_account``: the account and its group memberships go, in one transaction."""
+        by_key = select(DirectoryAction).where(DirectoryAction.idempotency_key == idempotency_key)
+        with self.db.session() as s:
+            done = s.scalars(by_key).first()
+            if done is not None:
+                return ActionResult(done.action, done.target_id, done.outcome, dict(done.detail or {}), None, True)
+            row = s.get(Account, user_id)
+            outcome = "done" if row is not None else "unchanged"
+            if row is not None:
                 for member in s.scalars(select(GroupMember).where(GroupMember.user_id == user_id)):
                     s.delete(member)
-                row = s.get(Account, user_id)
-                if row is not None:
-                    s.delete(row)
+                s.delete(row)
+            s.add(DirectoryAction(idempotency_key=idempotency_key, action="remove_account", target_id=user_id,
+                                  actor=actor, outcome=outcome, detail={}))
+            try:
                 s.commit()
-        return result
+            except IntegrityError:
+                s.rollback()
+                done = s.scalars(by_key).one()
+                return ActionResult(done.action, done.target_id, done.outcome, dict(done.detail or {}), None, True)
+        self.audit.append(actor, "directory.remove_account", target=user_id, outcome=outcome)
+        return ActionResult("remove_account", user_id, outcome, {})
 
     def enable(self, user_id: str, *, actor: str, idempotency_key: str, reason: str = "",
                status: str = "active", status_reason: str | None = None) -> ActionResult:

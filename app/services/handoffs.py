@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from app.db.engine import Database
@@ -171,8 +171,16 @@ class SqlHandoffs:
             if row.state in ("resolved", "returned"):
                 raise HandoffError(reference, user_message=f"{row.reference} is already {row.state}.")
             if row.state == "waiting":
-                row.state, row.assigned_to, row.claimed_at = "claimed", user.id, utcnow()
+                # Compare-and-set: of two staff claiming at once, exactly one wins.
+                won = s.execute(
+                    update(Handoff).where(Handoff.id == row.id, Handoff.state == "waiting")
+                    .values(state="claimed", assigned_to=user.id, claimed_at=utcnow())
+                ).rowcount
                 s.commit()
+                s.refresh(row)
+                if not won and row.assigned_to != user.id:
+                    raise HandoffError(reference,
+                                       user_message=f"{row.reference} was just claimed by {row.assigned_to}.")
             return _record(row)
 
     def finish(self, reference: str, user: User, *, to_bot: bool, note: str = "") -> HandoffRecord:

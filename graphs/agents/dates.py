@@ -27,8 +27,8 @@ def find_date(text: str, today: date) -> tuple[date, str] | None:
     except Exception:  # dateparser raises on odd input; a date we can't read is simply not there
         return None
     for phrase, when in found or []:
-        if phrase.strip().lower() in {"on", "at", "in", "the", "a", "an", "may", "march"} and len(phrase) < 4:
-            continue
+        if len(phrase.strip()) <= 3 and not any(c.isdigit() for c in phrase):
+            continue  # "we", "on", "sat": words, not dates
         day = when.date()
         if day < today and not _RELATIVE.search(phrase) and not _YEAR.search(phrase):
             # "5 March" after 5 March: next year's; "the 3rd" after the 3rd: next month's.

@@ -44,6 +44,9 @@ _TYPES = (
     ("parental", re.compile(r"\b(parental|maternity|paternity|adoption)\b", re.I)),
 )
 _REF = re.compile(r"\bLV\d{7}\b", re.I)
+_QUESTION = re.compile(r"^\s*(what|how|can i|could i|may i|do i|does|is it|am i|should i|when|why)\b", re.I)
+_DEPENDANT = re.compile(r"\bmy (son|daughter|child|kid|kids|children|partner|wife|husband|mum|mom|dad|mother|"
+                        r"father|baby)\b", re.I)
 
 
 def _claims(text: str) -> bool:
@@ -88,10 +91,12 @@ async def leave_node(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         if parse_dates(text, ctx.today) is None:
             # Not a yes and no new dates: nothing is submitted; the message may still ask for something else.
             step, slots, dropped = None, {}, True
-    if not step and _CANCEL.search(text) and (_REF.search(text) or re.search(r"\b(leave|holiday|request|time off|"
-                                                                             r"vacation|day off)\b", text, re.I)):
+    question = text.rstrip().endswith("?") or bool(_QUESTION.search(text))
+    if not step and not question and _CANCEL.search(text) and (_REF.search(text) or re.search(
+            r"\b(leave|holiday|request|time off|vacation|day off)\b", text, re.I)):
         return await _cancel(runtime, text)
-    if not step and _SICK.search(text) and re.search(r"\b(today|yesterday|this morning|since)\b", text, re.I):
+    if (not step and not question and _SICK.search(text) and not _DEPENDANT.search(text)
+            and re.search(r"\b(today|yesterday|this morning|since)\b", text, re.I)):
         return await _sick(runtime, state, text)
     if not step and _BALANCE.search(text) and not parse_dates(text, ctx.today):
         return _end(runtime, await asyncio.to_thread(_balance_text, ctx))
@@ -128,6 +133,8 @@ async def _check_and_confirm(runtime: Runtime[Context], leave_type: str, dates) 
     lt = leave_types()[leave_type]
     if dates.start < ctx.today:
         return _end(runtime, reply(BOOK, "past", start=_fmt(dates.start)))
+    if not lt.half_days and (dates.start_half != "full" or dates.end_half != "full"):
+        dates = _Dates(dates.start, dates.end)  # this leave type is taken in whole days
     days, skipped = working_days(dates.start, dates.end, region(ctx.user.location), dates.start_half, dates.end_half)
     if days <= 0:
         return _end(runtime, reply(BOOK, "no_working_days", start=_fmt(dates.start), end=_fmt(dates.end)))
@@ -184,7 +191,8 @@ async def _submit(runtime: Runtime[Context], state: State, slots: dict) -> dict[
     request, created = await asyncio.to_thread(lambda: leave.create(
         person_id=ctx.user.id, leave_type=lt.code, start=start, end=end, days=float(slots["days"]),
         start_half=slots["start_half"], end_half=slots["end_half"], approver_id=approver, idempotency_key=key))
-    if created:
+    # Always (idempotent by key): a crash between the request and its approval must not leave it unseen.
+    if request.state == "pending":
         record, _ = await asyncio.to_thread(lambda: ctx.services.approvals.request(
             kind="leave.request", requested_by=ctx.user.id, subject_id=ctx.user.id, approver_id=approver,
             approver_role=None if approver else "hr_staff", idempotency_key=f"{key}:approval",
@@ -192,13 +200,14 @@ async def _submit(runtime: Runtime[Context], state: State, slots: dict) -> dict[
             f"({_num(request.days)} days) for {ctx.user.name}"))
         await asyncio.to_thread(leave.attach_approval, request.reference, record.reference)
         manager = ctx.services.people.get(approver) if approver else None
-        if manager is not None:
+        if manager is not None and created:
             await asyncio.to_thread(lambda: ctx.services.outbox.send(
                 user_id=manager.id, channel="email", address=manager.email or f"{manager.id}@example.com",
                 kind="leave_approval_request", body=f"{ctx.user.name} asks for {lt.name.lower()} "
                 f"{start:%-d %b} – {end:%-d %b %Y}. Reply in Concierge: approve {record.reference}"))
-        ctx.services.audit.append(ctx.user.id, "leave.requested", thread_id=ctx.thread_id, reference=request.reference,
-                                  days=request.days, approval=record.reference)
+        if created:
+            ctx.services.audit.append(ctx.user.id, "leave.requested", thread_id=ctx.thread_id,
+                                      reference=request.reference, days=request.days, approval=record.reference)
     manager = ctx.services.people.get(approver) if approver else None
     return _end(runtime, reply(BOOK, "submitted", approver=manager.name if manager else "HR", ref=request.reference,
                                type=lt.name, start=_fmt(start), end=_fmt(end), days=_num(request.days),
@@ -223,8 +232,9 @@ def _someone_else(ctx: Context, text: str):
     """A directory person the message asks about ("Alice's leave", "leave for Dave"), not the speaker."""
     lowered = text.lower().replace("’", "'")
     for person in ctx.services.people.all():
-        first = re.escape(person.name.split()[0].lower())
-        if person.id != ctx.user.id and re.search(rf"\b({first}|{re.escape(person.id)})('s|s')?\b", lowered):
+        name = rf"({re.escape(person.name.split()[0].lower())}|{re.escape(person.id)})"
+        about = rf"\b{name}'s\b|\b(for|does|has|is|of) {name}\b"  # not "approved by Bob"
+        if person.id != ctx.user.id and re.search(about, lowered):
             return person
     return None
 

@@ -42,9 +42,9 @@ def _future(d: date, today: date) -> date:
 
 
 def _half(text: str) -> str:
-    if re.search(r"\b(morning|a\.?m\.?)\b", text, re.I):
+    if re.search(r"\b(morning|\d{1,2}\s*a\.?m\.?)\b|\ba\.m\.", text, re.I):  # not "I am"
         return "am"
-    if re.search(r"\b(afternoon|p\.?m\.?|half[- ]day)\b", text, re.I):
+    if re.search(r"\b(afternoon|\d{1,2}\s*p\.?m\.?|half[- ]day)\b|\bp\.m\.", text, re.I):
         return "pm"
     return "full"
 
@@ -71,15 +71,18 @@ def parse_dates(text: str, today: date) -> Dates | None:
         if found:
             monday = found[0] - timedelta(days=found[0].weekday())
             return Dates(monday, monday + timedelta(days=4))
-    parts = _SPLIT.split(text, maxsplit=1)
-    if len(parts) == 2:
-        first, second = find_date(parts[0], today), find_date(parts[1], today)
+    # "10 August to 14 August", "Monday to Wednesday": any " to " with a date on both sides; the end is read
+    # relative to the start ("to Wednesday" after "Monday" is that week's).
+    for sep in _SPLIT.finditer(text):
+        left, right = text[: sep.start()], text[sep.end():]
+        first = find_date(left, today)
+        second = find_date(right, first[0]) if first else None
         if first and second:
             start, end = first[0], second[0]
-            if end < start and not re.search(r"\d{4}", parts[1]):
+            if end < start and not re.search(r"\d{4}", right):
                 end = _future(end.replace(year=start.year), start)
             if end >= start:
-                return Dates(start, end, _half(parts[0]) if "morning" not in parts[0] else "full", "full")
+                return Dates(start, end, _half(left) if "morning" not in left else "full", "full")
     found = find_date(text, today)
     if found is None or found[1] == "immediately":
         return None

@@ -62,6 +62,9 @@ _NAME_AFTER = re.compile(
 )
 _NOT_NAME = {"she", "he", "they", "who", "our", "the", "a", "an", "my", "new", "someone", "in", "on", "for", "as",
              "joins", "starts", "starting", "joining", "from", "next", "to", "at", "and", "please"}
+_DATE_WORDS = {"today", "tomorrow", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday",
+               "next", "this", "january", "february", "march", "april", "may", "june", "july", "august",
+               "september", "october", "november", "december", "starting", "start", "joins", "joining"}
 _TITLE = re.compile(r"\bas (?:an? |our |the )?([A-Za-z][A-Za-z /&-]{2,40}?)(?=[,.;!?]|$| (?:in|on|at|from|starting|"
                     r"reporting|who|and|she|he|they)\b)", re.I)
 _MANAGER = re.compile(r"\b(?:reporting to|reports to|manager is|managed by|under|line manager)\s+([A-Za-z]+)", re.I)
@@ -86,8 +89,9 @@ def extract(text: str, ctx: Context, pending: list[str]) -> dict[str, Any]:
     found: dict[str, Any] = {}
     lowered = f" {text.lower()} "
     if m := _NAME_AFTER.search(text):
-        words = [w for w in m.group(1).split() if w.lower() not in _NOT_NAME]
-        words = words[: next((i for i, w in enumerate(words) if w.lower() in _NOT_NAME), len(words))]
+        words = m.group(1).split()
+        stop = _NOT_NAME | set(LOCATIONS) | set(DEPARTMENTS) | _DATE_WORDS
+        words = words[: next((i for i, w in enumerate(words) if w.lower().strip(",.") in stop), len(words))]
         if words and not any(w.lower() in LOCATIONS or w.lower() in DEPARTMENTS for w in words):
             found["full_name"] = " ".join(w.capitalize() for w in words[:3])
     if day := find_date(text, ctx.today):

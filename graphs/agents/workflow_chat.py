@@ -19,11 +19,12 @@ _STATE_WORDS = {
     "enabled": "scheduled", "pending": "not started", "running": "in progress", "failed": "failed",
     "compensated": "undone", "compensating": "being undone",
 }
-_STATUS = re.compile(r"\b(how is|how'?s|status|progress|going|update on|where are we|what'?s (left|happening))\b", re.I)
+_STATUS = re.compile(r"\b(how is|how'?s|status of|progress (of|on)|update on|where are we with|what'?s left)\b", re.I)
 _CANCEL = re.compile(
-    r"\b(cancel|stop|abort|withdraw|withdrew|withdrawn|not (joining|starting|leaving)|isn'?t (joining|starting|"
-    r"leaving)|won'?t be (joining|starting|leaving)|changed (his|her|their) mind|decided to stay|staying after all|"
-    r"offer (was )?(withdrawn|declined|rejected)|declined the offer|(resignation|notice) (withdrawn|retracted))\b",
+    r"\b(cancel|abort|withdraw|withdrew|withdrawn|(isn'?t|is not|won'?t be|will not be|not) (joining|starting|"
+    r"leaving) (after all|any ?more)|changed (his|her|their) mind|decided to stay|staying after all|"
+    r"offer (was )?(withdrawn|declined|rejected)|declined the offer|(resignation|notice) (is |was )?"
+    r"(withdrawn|retracted))\b",
     re.I,
 )
 
@@ -73,8 +74,10 @@ def match_runs(runs: list[RunView], text: str) -> list[RunView]:
 async def status_or_cancel(ctx: Context, workflow: str, text: str, *, cancel: bool) -> tuple[str, list[dict]]:
     """The reply (and buttons) for "how is X's onboarding going?" or "X isn't joining after all"."""
     runs = await asyncio.to_thread(visible_runs, ctx, workflow)
-    live = [r for r in runs if r.state not in ("rolled_back",)] if cancel else runs
-    matches = match_runs(live, text) or ([live[0]] if len(live) == 1 else [])
+    live = [r for r in runs if r.state not in ("rolled_back", "needs_attention")] if cancel else runs
+    matches = match_runs(live, text)
+    if not matches and not cancel and len(live) == 1:
+        matches = live  # "how is it going?" with a single run: that one (a cancel always needs the name)
     label = workflow
     if not matches:
         hint = "Your runs: " + ", ".join(f"{r.subject} ({r.reference}, {r.state})" for r in live[:5]) + "." \

@@ -69,6 +69,8 @@ def preface_node(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     the typed-password warning, and decisions on the employee's leave they haven't heard yet."""
     from graphs.agents.leave import decision_updates
 
+    if state.get("handler") == "human_owned":
+        return {"preface": None}  # a person owns the conversation: the bot says nothing, not even this
     parts = []
     if state.get("notice") == "secret_redacted":
         parts.append(load_prompt("secret_warning"))

@@ -21,6 +21,7 @@ conversation, the CLI or the staff desk — picks up the decision.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -98,6 +99,14 @@ class Engine:
         self.definitions = definitions
         self.max_workers = max_workers
         self.sleep = sleep
+        # One worker per run at a time in this process (chat, approvals, cancel and the scheduler all advance
+        # runs): a cancel waits for the step in progress, then undoes everything it did.
+        self._locks: dict[str, threading.RLock] = {}
+        self._locks_guard = threading.Lock()
+
+    def _lock(self, reference: str) -> threading.RLock:
+        with self._locks_guard:
+            return self._locks.setdefault(reference.strip().upper(), threading.RLock())
 
     # -- public API ---------------------------------------------------------------------------------------
     def start(
@@ -130,6 +139,10 @@ class Engine:
 
     def advance(self, reference: str) -> RunView:
         """Run everything that can run now; stop at approvals, schedules, completion or rollback."""
+        with self._lock(reference):
+            return self._advance(reference)
+
+    def _advance(self, reference: str) -> RunView:
         for _ in range(1000):  # every pass changes at least one token; a bound guards against a bad definition
             run = self._run(reference)
             if run.state in FINISHED_RUN:
@@ -143,8 +156,15 @@ class Engine:
 
     def cancel(self, reference: str, by: str, reason: str = "cancelled") -> RunView:
         """Undo a run (running, waiting or completed): compensate every completed task, newest first."""
+        with self._lock(reference):
+            return self._cancel(reference, by, reason)
+
+    def _cancel(self, reference: str, by: str, reason: str) -> RunView:
         run = self._run(reference)
-        if run.state in ("rolled_back", "rolling_back"):
+        if run.state in ("rolled_back", "needs_attention"):
+            return self.get(reference)
+        if run.state == "rolling_back":  # interrupted rollback (a crash): finish it
+            self._rollback(reference, run.report.get("reason", reason))
             return self.get(reference)
         self._audit(by, "workflow.run.cancel_requested", reference, reason=reason)
         self._set_run(reference, "rolling_back", report={"reason": f"cancelled by {by}: {reason}"})
@@ -308,12 +328,15 @@ class Engine:
         spec = self.actions.get(action)
         call = ActionCall(self.services, self._predicate_context(self._run(run.reference)), dict(task.inputs), key,
                           run.reference, task.id, run.started_by, outputs or {})
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            future = pool.submit(spec.run, call)
-            try:
-                result = future.result(timeout=timeout)
-            except FutureTimeout:
-                raise ActionError(f"timed out after {timeout:g} s") from None
+        pool = ThreadPoolExecutor(max_workers=1)
+        try:
+            result = pool.submit(spec.run, call).result(timeout=timeout)
+        except FutureTimeout:
+            # The call may still finish in the background; its idempotency key makes the retry (or the
+            # compensation, which runs for failed tasks too) safe either way.
+            raise ActionError(f"timed out after {timeout:g} s") from None
+        finally:
+            pool.shutdown(wait=False)
         return dict(result or {})
 
     # -- approvals ----------------------------------------------------------------------------------------
@@ -362,12 +385,18 @@ class Engine:
                 self._set_task(run, token.task_id, "skipped", error="run rolled back")
                 if token.approval_ref:
                     self.services.approvals.cancel(token.approval_ref)
+        # Tasks that failed or were cut off may have done part of their work: undo them first (their
+        # compensations are idempotent and find nothing to undo when nothing happened), then the completed
+        # ones in reverse completion order.
+        partial = [t for t in run.tasks if t.state in ("failed", "running")]
         done = sorted((t for t in run.tasks if t.state in ("completed", "compensating")),
                       key=lambda t: -(self._seq(reference, t.task_id) or 0))
-        for token in done:
+        for token in [*partial, *done]:
             task = wf.tasks[token.task_id]
-            if not task.compensation:
-                self._set_task(run, task.id, "compensated", error="nothing to undo")
+            was_partial = token.state in ("failed", "running")
+            if not task.compensation or (was_partial and task.action is None):
+                if not was_partial:
+                    self._set_task(run, task.id, "compensated", error="nothing to undo")
                 continue
             self._set_task(run, task.id, "compensating")
             error = None
@@ -384,8 +413,12 @@ class Engine:
                     if attempt < task.retries:
                         self.sleep(task.backoff_s * (2**attempt))
             if error is None:
-                self._set_task(run, task.id, "compensated")
-                undone.append(task.title)
+                # A failed task stays "failed" (its partial work, if any, is undone); completed ones are compensated.
+                self._set_task(run, task.id, "failed" if was_partial else "compensated")
+                if not was_partial:
+                    undone.append(task.title)
+            elif was_partial and "NotFound" in error:
+                self._set_task(run, task.id, "failed", error="failed before changing anything")
             else:
                 not_undone.append({"task": task.id, "title": task.title, "error": error})
         report = {"reason": reason, "undone": undone, "not_undone": not_undone}
@@ -401,7 +434,8 @@ class Engine:
                  for t in self.get(run.reference).tasks]
         failed = ", ".join(f"{x['title']} ({x['error']})" for x in report["not_undone"])
         record, created = self.services.handoffs.queue(
-            thread_id=run.thread_id or f"workflow:{run.reference}", user_id=run.started_by,
+            # Its own thread: claiming it must not silence the chat of the person who started the run.
+            thread_id=f"workflow:{run.reference}", user_id=run.started_by,
             queue="it" if run.workflow == "offboarding" else "hr", reason="workflow_rollback_failed",
             summary=f"{run.reference} ({run.workflow} for {run.subject}) could not be fully rolled back "
                     f"({report['reason']}). Still to undo by hand: {failed}.",

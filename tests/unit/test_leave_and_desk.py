@@ -185,3 +185,41 @@ async def test_dead_end_and_not_helping_are_handoff_sources(service) -> None:
     assert service.services.handoffs.get(ref, service.services.people.get("alice")).reason == "dead_end"
     ref2 = await _queued(service, text="this isn't helping", thread="d2")
     assert service.services.handoffs.get(ref2, service.services.people.get("alice")).reason == "not_helping"
+
+
+# Regressions from review.
+@pytest.mark.parametrize(
+    ("text", "start", "end", "half"),
+    [("I am taking Friday off", date(2026, 11, 27), date(2026, 11, 27), "full"),
+     ("I would like to book 10 August to 14 August", date(2027, 8, 10), date(2027, 8, 14), "full"),
+     ("Monday to Wednesday", date(2026, 11, 30), date(2026, 12, 2), "full")],
+)
+def test_leave_dates_regressions(text, start, end, half) -> None:
+    d = parse_dates(text, TODAY)
+    assert (d.start, d.end, d.start_half) == (start, end, half)
+
+
+def test_short_words_are_not_dates() -> None:
+    from graphs.agents.dates import find_date
+
+    assert find_date("we hired Priya Shah in finance", TODAY) is None
+
+
+async def test_questions_about_cancelling_or_sickness_change_nothing(service) -> None:
+    start = weekday(service, 45)
+    await _request(service, "alice", f"annual leave on {start:%-d %B %Y}")
+    await say(service, "alice", "What happens if I cancel a holiday request?", thread="q1")
+    assert service.services.leave.mine("alice")[0].state == "pending"
+    await say(service, "alice", "my son is sick today, can I take the day off?", thread="q2")
+    assert not [r for r in service.services.leave.mine("alice") if r.leave_type == "sick"]
+
+
+async def test_two_staff_claiming_at_once_one_wins(service) -> None:
+    from app.services.handoffs import HandoffError
+
+    ref = await _queued(service)
+    hannah = service.services.people.get("hannah")
+    other = hannah.__class__("hr2", "Second HR", roles=("employee", "hr_staff"))
+    service.services.handoffs.claim(ref, hannah)
+    with pytest.raises(HandoffError):
+        service.services.handoffs.claim(ref, other)

@@ -158,7 +158,8 @@ edges: [{from: a, to: b}, {from: b, to: c}]
     rec.fail["boom"] = -1
     run = engine(services, rec, write(tmp_path, body)).start("t", {}, started_by="h", idempotency_key="k")
     assert run.state == "rolled_back"
-    assert rec.calls == ["do:a", "do:b", "boom:c", "boom:c", "undo:b", "undo:a"]
+    # The failed task is undone first (it may have done part of its work), then the completed ones, newest first.
+    assert rec.calls == ["do:a", "do:b", "boom:c", "boom:c", "undo:c", "undo:b", "undo:a"]
     assert {t.task_id: t.state for t in run.tasks} == {"a": "compensated", "b": "compensated", "c": "failed"}
     assert run.report["undone"] == ["b", "a"] and "failed" in run.report["reason"]
 
@@ -302,3 +303,13 @@ def test_committed_workflow_docs_are_up_to_date(tmp_path) -> None:
     for generated in tmp_path.glob("*.md"):
         committed = REPO / "docs" / "workflows" / generated.name
         assert committed.read_text() == generated.read_text(), f"{committed} is stale: run `concierge workflow docs`"
+
+
+def test_chat_cancel_needs_the_persons_name() -> None:
+    from graphs.agents.workflow_chat import wants_cancel, wants_status
+
+    assert not wants_cancel("onboard Sam Lee, he's not starting until 3 April")
+    assert not wants_cancel("Anna was dismissed, stop her access immediately")
+    assert wants_cancel("Maria isn't joining after all")
+    assert not wants_status("Peter Chen is going to leave, last day Friday")
+    assert wants_status("how is Maria's onboarding going?")
