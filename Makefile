@@ -34,6 +34,7 @@ e2e: setup-dev
 
 bench: setup-dev                 ## speed and quality benchmarks (print tables)
 	$(BIN)/python benchmarks/models_bench.py
+	$(BIN)/python benchmarks/flows_bench.py
 
 lock:                            ## refresh the pinned lock files deliberately
 	$(BIN)/uv pip compile requirements/app.in -o requirements/app.txt --python-version 3.11 --find-links /opt/wheels --no-header
