@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from app.identity import User
+from app.services.accounts import Delivery
 from app.services.approvals import ApprovalRecord
 from app.services.registry import Services
 
@@ -36,22 +37,24 @@ def decide(services: Services, reference: str, decider: User, *, approve: bool, 
         result = directory.unlock(target, actor=decider.id, idempotency_key=key, reason=f"approved {reference}")
     elif action == "lock":
         result = directory.lock(target, actor=decider.id, idempotency_key=key, reason=f"approved {reference}")
+    elif _delivery(services, target, "", "") is None:
+        # Nowhere to send a temporary password or link: resetting would lock the owner out. Staff act by hand.
+        services.audit.append(decider.id, "approval.not_carried_out", reference=record.reference, why="no contact")
+        return Decision(record, "no_contact")
     elif action == "mfa":
-        result = directory.reset_mfa(target, actor=decider.id, idempotency_key=key)
-        if result.outcome == "done" and not result.replayed:
-            _deliver(services, target, "mfa_registration", "Register your new MFA method within 24 hours: "
-                     "https://aka.northwind.example/mfa-setup")
+        result = directory.reset_mfa(target, actor=decider.id, idempotency_key=key,
+                                     deliver=_delivery(services, target, "mfa_registration",
+                                                       "Register your new MFA method within 24 hours: {secret}"))
     else:
-        result = directory.reset_password(target, actor=decider.id, idempotency_key=key)
-        if result.secret:
-            _deliver(services, target, "temporary_password",
-                     f"Your temporary Northwind password is {result.secret} . You must change it when you sign in.")
+        result = directory.reset_password(target, actor=decider.id, idempotency_key=key, deliver=_delivery(
+            services, target, "temporary_password",
+            "Your temporary Northwind password is {secret} . You must change it when you sign in."))
     return Decision(record, result.outcome)
 
 
-def _deliver(services: Services, user_id: str, kind: str, body: str) -> None:
+def _delivery(services: Services, user_id: str, kind: str, body: str) -> Delivery | None:
+    """The account owner's registered contact (text first); None if they have none (then nothing is reset)."""
     account = services.directory.account(user_id)
     contacts = account.contacts if account else {}
     channel = "sms" if "sms" in contacts else "email"
-    if contacts.get(channel):
-        services.outbox.send(user_id=user_id, channel=channel, address=contacts[channel], kind=kind, body=body)
+    return Delivery(channel, contacts[channel], kind, body) if contacts.get(channel) else None

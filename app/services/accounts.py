@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from app.db.engine import Database
-from app.db.schema import Account, DirectoryAction, GroupMember, utcnow
+from app.db.schema import Account, DirectoryAction, GroupMember, OutboxMessage, utcnow
 from app.services.audit import SqlAuditLog
 
 ACTIONS = ("unlock", "reset_password", "reset_mfa", "disable", "lock", "device_lock", "create_account",
@@ -40,6 +40,17 @@ class AccountRecord:
 
 
 @dataclass(frozen=True)
+class Delivery:
+    """Where an action's secret (a temporary password, a registration link) goes out-of-band. It is written to
+    the outbox in the same transaction as the action, so a crash can't leave a reset nobody received."""
+
+    channel: str
+    address: str
+    kind: str
+    body: str  # with "{secret}" where the secret goes
+
+
+@dataclass(frozen=True)
 class ActionResult:
     action: str
     target_id: str
@@ -55,8 +66,10 @@ class DirectoryConnector(Protocol):
     def account(self, user_id: str) -> AccountRecord | None: ...
     def groups(self, user_id: str) -> list[str]: ...
     def unlock(self, user_id: str, *, actor: str, idempotency_key: str, reason: str = "") -> ActionResult: ...
-    def reset_password(self, user_id: str, *, actor: str, idempotency_key: str) -> ActionResult: ...
-    def reset_mfa(self, user_id: str, *, actor: str, idempotency_key: str) -> ActionResult: ...
+    def reset_password(self, user_id: str, *, actor: str, idempotency_key: str,
+                       deliver: Delivery | None = None) -> ActionResult: ...
+    def reset_mfa(self, user_id: str, *, actor: str, idempotency_key: str,
+                  deliver: Delivery | None = None) -> ActionResult: ...
     def disable(self, user_id: str, *, actor: str, idempotency_key: str, reason: str = "") -> ActionResult: ...
     def lock(self, user_id: str, *, actor: str, idempotency_key: str, reason: str = "") -> ActionResult: ...
     def request_device_lock(self, user_id: str, *, device: str, actor: str, idempotency_key: str,
@@ -128,7 +141,8 @@ class SqlDirectory:
 
         return self._act("unlock", user_id, actor, idempotency_key, act)
 
-    def reset_password(self, user_id: str, *, actor: str, idempotency_key: str) -> ActionResult:
+    def reset_password(self, user_id: str, *, actor: str, idempotency_key: str,
+                       deliver: Delivery | None = None) -> ActionResult:
         def act(row: Account) -> tuple[str, dict, str | None]:
             if row.status == "disabled":
                 return "refused", {"why": "disabled"}, None
@@ -138,17 +152,19 @@ class SqlDirectory:
             row.status, row.status_reason = "active", None
             return "done", {"must_change_password": True}, temporary_password()
 
-        return self._act("reset_password", user_id, actor, idempotency_key, act)
+        return self._act("reset_password", user_id, actor, idempotency_key, act, deliver)
 
-    def reset_mfa(self, user_id: str, *, actor: str, idempotency_key: str) -> ActionResult:
+    def reset_mfa(self, user_id: str, *, actor: str, idempotency_key: str,
+                  deliver: Delivery | None = None) -> ActionResult:
         def act(row: Account) -> tuple[str, dict, str | None]:
             if row.status == "disabled":
                 return "refused", {"why": "disabled"}, None
             removed = list(row.mfa_methods or [])
             row.mfa_methods = []
-            return "done", {"removed_methods": removed}, None
+            link = f"https://aka.northwind.example/mfa-setup?t={secrets.token_urlsafe(16)}"
+            return "done", {"removed_methods": removed}, link
 
-        return self._act("reset_mfa", user_id, actor, idempotency_key, act)
+        return self._act("reset_mfa", user_id, actor, idempotency_key, act, deliver)
 
     def disable(self, user_id: str, *, actor: str, idempotency_key: str, reason: str = "") -> ActionResult:
         def act(row: Account) -> tuple[str, dict, str | None]:
@@ -275,7 +291,8 @@ class SqlDirectory:
         return self._act("device_lock", user_id, actor, idempotency_key, act)
 
     # -- internals ----------------------------------------------------------------------------------------
-    def _act(self, action: str, user_id: str, actor: str, key: str, act) -> ActionResult:
+    def _act(self, action: str, user_id: str, actor: str, key: str, act,
+             deliver: Delivery | None = None) -> ActionResult:
         by_key = select(DirectoryAction).where(DirectoryAction.idempotency_key == key)
         with self.db.session() as s:
             done = s.scalars(by_key).first()
@@ -289,6 +306,9 @@ class SqlDirectory:
                 row.updated_at = utcnow()
             s.add(DirectoryAction(idempotency_key=key, action=action, target_id=user_id, actor=actor,
                                   outcome=outcome, detail=detail))
+            if deliver is not None and secret and outcome == "done":
+                s.add(OutboxMessage(user_id=user_id, channel=deliver.channel, address=deliver.address,
+                                    kind=deliver.kind, body=deliver.body.replace("{secret}", secret)))
             try:
                 s.commit()
             except IntegrityError:  # the same request raced us; report its outcome, do not act twice

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import secrets
 from datetime import timedelta
 from typing import Any
 
@@ -22,6 +21,7 @@ from langgraph.runtime import Runtime
 
 from app.identity import User
 from app.prompts import reply
+from app.services.accounts import Delivery
 from app.services.outbox import mask_address
 from graphs.agents.knowledge import lookup, source_list
 from graphs.context import Context
@@ -290,22 +290,17 @@ async def _perform(runtime: Runtime[Context], state: State, slots: dict) -> dict
                                                                   idempotency_key=key, reason="verified in chat"))
         text = reply(FLOW, "done_unlock" if result.outcome == "done" else "not_locked")
     elif kind == "mfa":
+        # The link goes to the outbox in the same transaction as the reset: never one without the other.
+        delivery = Delivery(channel, address, "mfa_registration", "Register your new MFA method within 24 hours: "
+                            "{secret}")
         result = await asyncio.to_thread(lambda: directory.reset_mfa(ctx.user.id, actor="concierge",
-                                                                     idempotency_key=key))
-        if result.outcome == "done" and not result.replayed:
-            link = f"https://aka.northwind.example/mfa-setup?t={secrets.token_urlsafe(16)}"
-            await asyncio.to_thread(lambda: ctx.services.outbox.send(
-                user_id=ctx.user.id, channel=channel, address=address, kind="mfa_registration",
-                body=f"Register your new MFA method within 24 hours: {link}"))
+                                                                     idempotency_key=key, deliver=delivery))
         text = reply(FLOW, "done_mfa", where=where)
     else:
+        delivery = Delivery(channel, address, "temporary_password",
+                            "Your temporary Northwind password is {secret} . You must change it when you sign in.")
         result = await asyncio.to_thread(lambda: directory.reset_password(ctx.user.id, actor="concierge",
-                                                                          idempotency_key=key))
-        if result.secret:
-            secret = result.secret
-            await asyncio.to_thread(lambda: ctx.services.outbox.send(
-                user_id=ctx.user.id, channel=channel, address=address, kind="temporary_password",
-                body=f"Your temporary Northwind password is {secret} . You must change it when you sign in."))
+                                                                          idempotency_key=key, deliver=delivery))
         text = reply(FLOW, "done_reset", where=where)
     if result.outcome == "refused":
         return _end(runtime, reply(FLOW, "disabled", reason=""), actions=[HANDOFF_ACTION])

@@ -186,3 +186,13 @@ def test_failed_attempts_add_up_across_new_codes(services: Services) -> None:
         seen.append((result.status, result.attempts_left))
     assert seen == [("wrong", 2), ("wrong", 1), ("locked", 0)]
     assert v.send("erin", purpose="reset", channel="sms", address="x").status == "locked"
+
+
+def test_a_reset_and_its_delivery_are_one_transaction(services: Services) -> None:
+    from app.services.accounts import Delivery
+
+    deliver = Delivery("sms", "+44 7700 900004", "temporary_password", "Your temporary password is {secret} .")
+    first = services.directory.reset_password("frank", actor="c", idempotency_key="r1", deliver=deliver)
+    again = services.directory.reset_password("frank", actor="c", idempotency_key="r1", deliver=deliver)
+    sent = [m for m in services.outbox.messages("frank") if m.kind == "temporary_password"]
+    assert first.outcome == "done" and again.replayed and len(sent) == 1 and first.secret in sent[0].body
