@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from datetime import date, timedelta
 from typing import Any
 
 from langgraph.runtime import Runtime
@@ -158,6 +159,9 @@ async def _start(runtime: Runtime[Context], state: State, slots: dict) -> dict[s
     leaver = {
         "person_id": slots["person_id"], "full_name": slots["full_name"], "manager_id": slots.get("manager_id"),
         "department": slots.get("department", ""), "last_day": slots["last_day"],
+        # Scheduled: access ends once the last working day is over; immediate: now.
+        "access_end": (date.fromisoformat(slots["last_day"]) + timedelta(days=1)).isoformat()
+        if slots.get("mode", "scheduled") == "scheduled" else ctx.today.isoformat(),
         "mode": slots.get("mode", "scheduled"), "reason": slots["reason"],
     }
     key = f"{ctx.thread_id}:{state.get('turn_count', 0)}:offboarding"

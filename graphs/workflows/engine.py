@@ -378,7 +378,10 @@ class Engine:
     def _rollback(self, reference: str, reason: str) -> None:
         run = self._run(reference)
         wf = self._definition(run.workflow, run.version)
-        undone, not_undone = list(run.report.get("undone", [])), []
+        # Resuming an interrupted rollback: what was already undone before the crash stays in the report.
+        undone = [wf.tasks[t.task_id].title for t in run.tasks
+                  if t.state == "compensated" and t.error != "nothing to undo" and t.task_id in wf.tasks]
+        not_undone: list[dict] = []
         # Whatever had not happened yet will not happen now.
         for token in run.tasks:
             if token.state in ("pending", "enabled", "waiting_approval"):

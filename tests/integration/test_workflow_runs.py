@@ -86,7 +86,8 @@ def test_withdrawn_resignation_restores_the_leaver(services) -> None:
     engine = build_engine(services)
     before = leftovers(services, "peter")
     ctx = {"leaver": {"person_id": "peter", "full_name": "Peter Chen", "manager_id": "frank",
-                      "last_day": date.today().isoformat(), "mode": "scheduled", "reason": "resigned"}}
+                      "last_day": date.today().isoformat(),
+                      "access_end": date.today().isoformat(), "mode": "scheduled", "reason": "resigned"}}
     run = engine.start("offboarding", ctx, started_by="frank", subject="Peter Chen", idempotency_key="o")
     assert run.state == "completed", [(t.task_id, t.state, t.error) for t in run.tasks]
     assert services.directory.account("peter").status == "disabled" and not services.directory.groups("peter")
@@ -102,7 +103,8 @@ def test_withdrawn_resignation_restores_the_leaver(services) -> None:
 def test_termination_waits_for_hr_and_rejection_rolls_back(services) -> None:
     engine = build_engine(services)
     ctx = {"leaver": {"person_id": "anna", "full_name": "Anna Novak", "manager_id": "frank",
-                      "last_day": date.today().isoformat(), "mode": "immediate", "reason": "gross misconduct"}}
+                      "last_day": date.today().isoformat(),
+                      "access_end": date.today().isoformat(), "mode": "immediate", "reason": "gross misconduct"}}
     run = engine.start("offboarding", ctx, started_by="frank", subject="Anna Novak", idempotency_key="t")
     assert run.state == "waiting" and run.task("hr_approval").state == "waiting_approval"
     assert services.directory.account("anna").status == "active"  # nothing happens before HR says yes

@@ -25,7 +25,8 @@ def service(settings, db) -> ConversationService:
 
 def _termination(service):
     ctx = {"leaver": {"person_id": "anna", "full_name": "Anna Novak", "manager_id": "frank",
-                      "last_day": date.today().isoformat(), "mode": "immediate", "reason": "terminated"}}
+                      "last_day": date.today().isoformat(),
+                      "access_end": date.today().isoformat(), "mode": "immediate", "reason": "terminated"}}
     return service.workflows.start("offboarding", ctx, started_by="frank", subject="Anna Novak", idempotency_key="k")
 
 
