@@ -77,6 +77,12 @@ def preface_node(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     if updates := decision_updates(runtime.context):
         parts.append(updates)
     ctx = runtime.context
+    if state.get("turn_count") == 1 and ctx.user.is_staff and state.get("handler") != "approvals":
+        # A manager or staff member opening a conversation hears what is waiting for their decision.
+        waiting = ctx.services.approvals.pending_for(ctx.user)
+        if waiting:
+            parts.append(f"You have {len(waiting)} approval{'s' if len(waiting) > 1 else ''} waiting for you "
+                         "(say \"pending approvals\" to see them).")
     owned = state.get("handler") == "human_owned"  # that node shows them itself
     if not owned and (pending := ctx.services.handoffs.undelivered(ctx.thread_id)):
         # Staff replies sent while the employee's chat was closed.

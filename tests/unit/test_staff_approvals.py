@@ -58,3 +58,12 @@ async def test_rejecting_in_chat_rolls_the_run_back(service) -> None:
     out = await service.ask(service.services.people.get("hannah"), "s2", f"reject {ref} because not enough evidence")
     assert "rejected" in out["reply"] and "rolled back" in out["reply"]
     assert service.services.hr.get("anna").status == "active"
+
+
+async def test_staff_hear_what_waits_for_them_when_they_open_a_conversation(service) -> None:
+    _termination(service)
+    hannah = service.services.people.get("hannah")
+    first = await service.ask(hannah, "s3", "hello")
+    assert first["reply"].startswith("You have 1 approval waiting for you")
+    second = await service.ask(hannah, "s3", "thanks")
+    assert "approval waiting" not in second["reply"]
