@@ -8,6 +8,10 @@ plainly the answer it asked for, even if it would otherwise look like another to
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
+
+#: The state of "no flow in progress" (what a finished, cancelled or parked flow leaves behind).
+NO_FLOW: dict[str, Any] = {"active_flow": None, "slots": {}, "pending_slot": None, "flow_step": None}
 
 #: How flows are named to employees ("Shall we get back to your …?").
 FLOW_LABELS: dict[str, str] = {

@@ -23,8 +23,8 @@ from app.services.leave import leave_types, notice_problem, region, working_days
 from graphs.agents.knowledge import knowledge_node, lookup, source_list
 from graphs.agents.leave_dates import parse_dates, vague_period
 from graphs.context import Context
-from graphs.flows import register_claim
-from graphs.nodes.replies import say
+from graphs.flows import NO_FLOW, register_claim
+from graphs.nodes.replies import end_flow, say
 from graphs.state import State, last_user_text
 
 FLOW = "leave"
@@ -68,9 +68,6 @@ def _num(x: float) -> str:
     return f"{x:g}"
 
 
-def _end(runtime: Runtime[Context], text: str, **extra: Any) -> dict[str, Any]:
-    return say(runtime, text, active_flow=None, slots={}, pending_slot=None, flow_step=None, **extra)
-
 
 async def _quote(ctx: Context, question: str) -> tuple[str, list[dict]]:
     found = await lookup(ctx, question)
@@ -99,17 +96,17 @@ async def leave_node(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
             and re.search(r"\b(today|yesterday|this morning|since)\b", text, re.I)):
         return await _sick(runtime, state, text)
     if not step and _BALANCE.search(text) and not parse_dates(text, ctx.today):
-        return _end(runtime, await asyncio.to_thread(_balance_text, ctx))
+        return end_flow(runtime, await asyncio.to_thread(_balance_text, ctx))
     if not step and (_STATUS.search(text) or _BALANCE.search(text)) and (person := _someone_else(ctx, text)):
-        return _end(runtime, await asyncio.to_thread(_their_leave_text, ctx, person))
+        return end_flow(runtime, await asyncio.to_thread(_their_leave_text, ctx, person))
     if not step and _STATUS.search(text) and not parse_dates(text, ctx.today):
-        return _end(runtime, await asyncio.to_thread(_status_text, ctx))
+        return end_flow(runtime, await asyncio.to_thread(_status_text, ctx))
 
     if dropped and not _POLICY.search(text):
-        return _end(runtime, "OK, I haven't submitted anything. Tell me other dates whenever you like.")
+        return end_flow(runtime, "OK, I haven't submitted anything. Tell me other dates whenever you like.")
     if not step and _POLICY.search(text) and text.rstrip().endswith("?") and not re.search(r"\d", text):
         update = await knowledge_node(state, runtime)  # a policy question: cited answer from the handbook
-        return {**update, "active_flow": None, "slots": {}, "flow_step": None, "pending_slot": None}
+        return {**update, **NO_FLOW}
     if period := vague_period(text):
         return say(runtime, reply(BOOK, "vague", period=period), active_flow=FLOW, slots=slots, flow_step="dates",
                    pending_slot="dates")
@@ -117,13 +114,13 @@ async def leave_node(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     if dates is None:
         if not step and (_POLICY.search(text) or text.rstrip().endswith("?")):
             update = await knowledge_node(state, runtime)  # a policy question: cited answer from the handbook
-            return {**update, "active_flow": None, "slots": {}, "flow_step": None, "pending_slot": None}
+            return {**update, **NO_FLOW}
         return say(runtime, reply(BOOK, "ask_dates"), active_flow=FLOW, slots=slots, flow_step="dates",
                    pending_slot="dates")
     leave_type = slots.get("leave_type") or next((t for t, p in _TYPES if p.search(text)), "annual")
     if leave_type == "parental":
         update = await knowledge_node(state, runtime)  # arranged with HR, not booked in chat
-        return {**update, "active_flow": None, "slots": {}, "flow_step": None, "pending_slot": None}
+        return {**update, **NO_FLOW}
     return await _check_and_confirm(runtime, leave_type, dates)
 
 
@@ -132,24 +129,24 @@ async def _check_and_confirm(runtime: Runtime[Context], leave_type: str, dates) 
     leave = ctx.services.leave
     lt = leave_types()[leave_type]
     if dates.start < ctx.today:
-        return _end(runtime, reply(BOOK, "past", start=_fmt(dates.start)))
+        return end_flow(runtime, reply(BOOK, "past", start=_fmt(dates.start)))
     if not lt.half_days and (dates.start_half != "full" or dates.end_half != "full"):
         dates = _Dates(dates.start, dates.end)  # this leave type is taken in whole days
     days, skipped = working_days(dates.start, dates.end, region(ctx.user.location), dates.start_half, dates.end_half)
     if days <= 0:
-        return _end(runtime, reply(BOOK, "no_working_days", start=_fmt(dates.start), end=_fmt(dates.end)))
+        return end_flow(runtime, reply(BOOK, "no_working_days", start=_fmt(dates.start), end=_fmt(dates.end)))
     clash = await asyncio.to_thread(leave.overlapping, ctx.user.id, dates.start, dates.end)
     if clash:
         c = clash[0]
         ctx.services.audit.append(ctx.user.id, "leave.overlap", thread_id=ctx.thread_id, existing=c.reference)
-        return _end(runtime, reply(BOOK, "overlap", existing=f"{c.reference} ({leave_types()[c.leave_type].name})",
+        return end_flow(runtime, reply(BOOK, "overlap", existing=f"{c.reference} ({leave_types()[c.leave_type].name})",
                                    start=_fmt(c.start), end=_fmt(c.end), state=c.state, ref=c.reference))
     balance = await asyncio.to_thread(leave.balance, ctx.user.id, leave_type, dates.start.year)
     if lt.entitlement is not None and days > balance.remaining:
         quote, sources = await _quote(ctx, "how many days annual leave entitlement and carry over limit")
         ctx.services.audit.append(ctx.user.id, "leave.insufficient_balance", thread_id=ctx.thread_id,
                                   days=days, remaining=balance.remaining)
-        return _end(runtime, reply(BOOK, "insufficient", days=_num(days), remaining=_num(balance.remaining),
+        return end_flow(runtime, reply(BOOK, "insufficient", days=_num(days), remaining=_num(balance.remaining),
                                    year=dates.start.year, quote=quote), sources=sources)
     notice_text, sources = "", []
     if problem := notice_problem(lt, dates.start, days, ctx.today):
@@ -209,7 +206,7 @@ async def _submit(runtime: Runtime[Context], state: State, slots: dict) -> dict[
             ctx.services.audit.append(ctx.user.id, "leave.requested", thread_id=ctx.thread_id,
                                       reference=request.reference, days=request.days, approval=record.reference)
     manager = ctx.services.people.get(approver) if approver else None
-    return _end(runtime, reply(BOOK, "submitted", approver=manager.name if manager else "HR", ref=request.reference,
+    return end_flow(runtime, reply(BOOK, "submitted", approver=manager.name if manager else "HR", ref=request.reference,
                                type=lt.name, start=_fmt(start), end=_fmt(end), days=_num(request.days),
                                unit="day" if request.days == 1 else "days"))
 
@@ -285,15 +282,15 @@ async def _cancel(runtime: Runtime[Context], text: str) -> dict[str, Any]:
         target = mine[0]
     if target is None:
         if not mine:
-            return _end(runtime, reply(BOOK, "status_none"))
+            return end_flow(runtime, reply(BOOK, "status_none"))
         items = "; ".join(f"{r.reference} ({r.start:%-d %b} – {r.end:%-d %b}, {r.state})" for r in mine)
-        return _end(runtime, reply(BOOK, "which_cancel", items=items),
+        return end_flow(runtime, reply(BOOK, "which_cancel", items=items),
                     actions=[{"name": "choose", "label": f"Cancel {r.reference}"} for r in mine[:4]])
     done = await asyncio.to_thread(leave.cancel, target.reference, ctx.user)
     if target.approval_ref:
         await asyncio.to_thread(ctx.services.approvals.cancel, target.approval_ref)
     ctx.services.audit.append(ctx.user.id, "leave.cancelled", thread_id=ctx.thread_id, reference=done.reference)
-    return _end(runtime, reply(BOOK, "cancelled", ref=done.reference, start=_fmt(done.start), end=_fmt(done.end),
+    return end_flow(runtime, reply(BOOK, "cancelled", ref=done.reference, start=_fmt(done.start), end=_fmt(done.end),
                                days=_num(done.days)))
 
 
@@ -321,7 +318,7 @@ async def _sick(runtime: Runtime[Context], state: State, text: str) -> dict[str,
         "do I need a fit note for sick leave, self-certify up to 7 days"
     quote, sources = await _quote(ctx, question)
     when = "today" if start == day == ctx.today else f"{start:%-d %b}" + (f" – {day:%-d %b}" if day != start else "")
-    return _end(runtime, reply(BOOK, "sick", when=when, ref=request.reference,
+    return end_flow(runtime, reply(BOOK, "sick", when=when, ref=request.reference,
                                manager=manager.name if manager else "HR", quote=quote), sources=sources)
 
 

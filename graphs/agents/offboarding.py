@@ -22,6 +22,8 @@ from app.prompts import reply
 from graphs.agents.dates import find_date
 from graphs.agents.workflow_chat import (
     BOOK,
+    CONFIRM,
+    claims_answer,
     guide_instead,
     may_start,
     status_or_cancel,
@@ -31,7 +33,7 @@ from graphs.agents.workflow_chat import (
 )
 from graphs.context import Context
 from graphs.flows import register_claim
-from graphs.nodes.replies import say
+from graphs.nodes.replies import end_flow, say
 from graphs.state import State, last_user_text
 
 FLOW = "offboarding"
@@ -45,16 +47,10 @@ _REASONS = (
     (re.compile(r"\b(terminat\w*|dismiss\w*|fired|sacked|let go|misconduct)\b", re.I), "terminated"),
     (re.compile(r"\b(redundan\w*|laid off|layoff)\b", re.I), "redundancy"),
 )
-_YES = re.compile(r"^\s*(y|yes|yep|yeah|correct|right|go ahead|start it|do it|ok(ay)?|sure|please do|confirm)\b",
-                  re.I)
 _SELF = re.compile(r"\b(i|i'm|i've|i am|i have|my)\b.{0,30}\b(resign\w*|notice|leaving|last day|quit)\b", re.I)
 
 
-def _claims(text: str) -> bool:
-    return len(text.split()) <= 25 and not text.rstrip().endswith("?")
-
-
-register_claim(FLOW, _claims)
+register_claim(FLOW, claims_answer)
 
 
 def find_leaver(ctx: Context, text: str) -> User | None:
@@ -72,9 +68,6 @@ def find_leaver(ctx: Context, text: str) -> User | None:
     return best
 
 
-def _end(runtime: Runtime[Context], text: str, **extra: Any) -> dict[str, Any]:
-    return say(runtime, text, active_flow=None, slots={}, pending_slot=None, flow_step=None, **extra)
-
 
 async def offboarding_node(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     ctx = runtime.context
@@ -91,10 +84,10 @@ async def offboarding_node(state: State, runtime: Runtime[Context]) -> dict[str,
 
     if not step and (wants_status(text) or wants_cancel(text)):
         answer, actions = await status_or_cancel(ctx, FLOW, text, cancel=wants_cancel(text))
-        return _end(runtime, answer, actions=actions)
+        return end_flow(runtime, answer, actions=actions)
 
     if step == "confirm" and not state.get("resumed"):
-        if _YES.search(text):
+        if CONFIRM.search(text):
             return await _start(runtime, state, slots)
         before = dict(slots)
         _read(ctx, text, slots, [])
@@ -108,7 +101,7 @@ async def offboarding_node(state: State, runtime: Runtime[Context]) -> dict[str,
     if slots.get("person_id"):
         leaver = ctx.services.people.get(slots["person_id"])
         if leaver and not ctx.user.has_role("hr_staff") and leaver.manager_id != ctx.user.id:
-            return _end(runtime, reply(BOOK, "not_your_report", name=leaver.name))
+            return end_flow(runtime, reply(BOOK, "not_your_report", name=leaver.name))
     missing = [s for s, q in (("person_id", 1), ("last_day", 2), ("reason", 3)) if not slots.get(s)]
     if missing:
         questions = {"person_id": "Who is leaving (their full name)?",
@@ -170,5 +163,5 @@ async def _start(runtime: Runtime[Context], state: State, slots: dict) -> dict[s
         idempotency_key=key))
     ctx.services.audit.append(ctx.user.id, "workflow.started", thread_id=ctx.thread_id, run=view.reference,
                               workflow=FLOW)
-    return _end(runtime, reply(BOOK, "started", workflow=FLOW, subject=slots["full_name"], reference=view.reference,
+    return end_flow(runtime, reply(BOOK, "started", workflow=FLOW, subject=slots["full_name"], reference=view.reference,
                                summary=summary(view), first=slots["full_name"].split()[0]))

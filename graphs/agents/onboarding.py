@@ -22,6 +22,8 @@ from app.prompts import reply
 from graphs.agents.dates import find_date
 from graphs.agents.workflow_chat import (
     BOOK,
+    CONFIRM,
+    claims_answer,
     guide_instead,
     may_start,
     status_or_cancel,
@@ -31,7 +33,7 @@ from graphs.agents.workflow_chat import (
 )
 from graphs.context import Context
 from graphs.flows import register_claim
-from graphs.nodes.replies import say
+from graphs.nodes.replies import end_flow, say
 from graphs.state import State, last_user_text
 
 FLOW = "onboarding"
@@ -68,15 +70,9 @@ _DATE_WORDS = {"today", "tomorrow", "monday", "tuesday", "wednesday", "thursday"
 _TITLE = re.compile(r"\bas (?:an? |our |the )?([A-Za-z][A-Za-z /&-]{2,40}?)(?=[,.;!?]|$| (?:in|on|at|from|starting|"
                     r"reporting|who|and|she|he|they)\b)", re.I)
 _MANAGER = re.compile(r"\b(?:reporting to|reports to|manager is|managed by|under|line manager)\s+([A-Za-z]+)", re.I)
-_YES = re.compile(r"^\s*(y|yes|yep|yeah|correct|right|go ahead|start it|do it|ok(ay)?|sure|please do|confirm)\b",
-                  re.I)
 
 
-def _claims(text: str) -> bool:
-    return len(text.split()) <= 25 and not text.rstrip().endswith("?")
-
-
-register_claim(FLOW, _claims)
+register_claim(FLOW, claims_answer)
 
 
 def person_id(full_name: str) -> str:
@@ -145,9 +141,6 @@ def _directory_person(ctx: Context, name: str):
     return None
 
 
-def _end(runtime: Runtime[Context], text: str, **extra: Any) -> dict[str, Any]:
-    return say(runtime, text, active_flow=None, slots={}, pending_slot=None, flow_step=None, **extra)
-
 
 async def onboarding_node(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     ctx = runtime.context
@@ -164,10 +157,10 @@ async def onboarding_node(state: State, runtime: Runtime[Context]) -> dict[str, 
 
     if not step and (wants_status(text) or wants_cancel(text)):
         answer, actions = await status_or_cancel(ctx, FLOW, text, cancel=wants_cancel(text))
-        return _end(runtime, answer, actions=actions)
+        return end_flow(runtime, answer, actions=actions)
 
     if step == "confirm" and not state.get("resumed"):
-        if _YES.search(text):
+        if CONFIRM.search(text):
             return await _start(runtime, state, slots)
         changes = extract(text, ctx, [])
         if not changes:
@@ -216,5 +209,5 @@ async def _start(runtime: Runtime[Context], state: State, slots: dict) -> dict[s
         idempotency_key=key))
     ctx.services.audit.append(ctx.user.id, "workflow.started", thread_id=ctx.thread_id, run=view.reference,
                               workflow=FLOW)
-    return _end(runtime, reply(BOOK, "started", workflow=FLOW, subject=slots["full_name"], reference=view.reference,
+    return end_flow(runtime, reply(BOOK, "started", workflow=FLOW, subject=slots["full_name"], reference=view.reference,
                                summary=summary(view), first=first))

@@ -26,7 +26,7 @@ from app.services.outbox import mask_address
 from graphs.agents.knowledge import lookup, source_list
 from graphs.context import Context
 from graphs.flows import register_claim
-from graphs.nodes.replies import say
+from graphs.nodes.replies import end_flow, say
 from graphs.state import State, last_user_text
 
 FLOW = "password_reset"
@@ -119,9 +119,6 @@ def _where(channel: str, address: str) -> str:
     return f"by text to {masked}" if channel == "sms" else f"by e-mail to {masked}"
 
 
-def _end(runtime: Runtime[Context], text: str, **extra: Any) -> dict[str, Any]:
-    return say(runtime, text, active_flow=None, slots={}, pending_slot=None, flow_step=None, **extra)
-
 
 def _ask(runtime: Runtime[Context], text: str, step: str, slots: dict, **extra: Any) -> dict[str, Any]:
     return say(runtime, text, active_flow=FLOW, slots=slots, pending_slot=step, flow_step=step, **extra)
@@ -157,7 +154,7 @@ async def password_reset_node(state: State, runtime: Runtime[Context]) -> dict[s
     if named is not None:
         return await _for_someone_else(runtime, state, named, text)
     if _OTHER.search(text) and not re.search(r"\b(my|i|me)\b.*\b(my|i|me)\b", text.lower()):
-        return _end(runtime, reply(FLOW, "other_person_unnamed"))
+        return end_flow(runtime, reply(FLOW, "other_person_unnamed"))
     kind = detect_kind(text)
     if kind is None:
         return _ask_kind(runtime, {})
@@ -175,12 +172,12 @@ async def _start(runtime: Runtime[Context], state: State, kind: str, text: str, 
     if kind == "change":
         found = await lookup(ctx, "how do I change my password before it expires")
         if found is None:
-            return _end(runtime, reply(FLOW, "ask_kind"))
-        return _end(runtime, reply(FLOW, "change_howto") + " " + found.quoted(), sources=source_list(found.sources))
+            return end_flow(runtime, reply(FLOW, "ask_kind"))
+        return end_flow(runtime, reply(FLOW, "change_howto") + " " + found.quoted(), sources=source_list(found.sources))
 
     account = await asyncio.to_thread(ctx.services.directory.account, ctx.user.id)
     if account is None:
-        return _end(runtime, reply(FLOW, "no_contact"), actions=[HANDOFF_ACTION])
+        return end_flow(runtime, reply(FLOW, "no_contact"), actions=[HANDOFF_ACTION])
     if kind == "disabled" or account.status == "disabled":
         audit.append(ctx.user.id, "password.refused", thread_id=ctx.thread_id, reason="disabled")
         why = f" ({account.status_reason})" if account.status == "disabled" and account.status_reason else ""
@@ -188,26 +185,26 @@ async def _start(runtime: Runtime[Context], state: State, kind: str, text: str, 
             # They think it is disabled; it isn't. Treat it as a sign-in problem.
             kind = "unlock" if account.status == "locked" else "reset"
         else:
-            return _end(runtime, reply(FLOW, "disabled", reason=why), actions=[HANDOFF_ACTION])
+            return end_flow(runtime, reply(FLOW, "disabled", reason=why), actions=[HANDOFF_ACTION])
     if kind == "unlock" and account.status != "locked":
-        return _end(runtime, reply(FLOW, "not_locked"), actions=[
+        return end_flow(runtime, reply(FLOW, "not_locked"), actions=[
             {"name": "choose", "label": KIND_LABELS["reset"], "payload": {"kind": "reset"}}])
 
     since = ctx.services.clock() - timedelta(hours=1)
     if await asyncio.to_thread(ctx.services.directory.recent_actions, ctx.user.id, since=since) >= \
             MAX_ACTIONS_PER_TARGET_HOUR:
         audit.append(ctx.user.id, "password.rate_limited", thread_id=ctx.thread_id, scope="target")
-        return _end(runtime, reply(FLOW, "rate_limited_target"), actions=[HANDOFF_ACTION])
+        return end_flow(runtime, reply(FLOW, "rate_limited_target"), actions=[HANDOFF_ACTION])
 
     locked = await asyncio.to_thread(ctx.services.verifier.locked_until, ctx.user.id)
     if locked:
-        return _end(runtime, reply(FLOW, "locked", until=locked.strftime("%H:%M")), actions=[HANDOFF_ACTION])
+        return end_flow(runtime, reply(FLOW, "locked", until=locked.strftime("%H:%M")), actions=[HANDOFF_ACTION])
 
     slots = {**slots, "kind": kind}
     audit.append(ctx.user.id, "password.requested", thread_id=ctx.thread_id, kind=kind)
     contacts = account.contacts
     if not contacts:
-        return _end(runtime, reply(FLOW, "no_contact"), actions=[HANDOFF_ACTION])
+        return end_flow(runtime, reply(FLOW, "no_contact"), actions=[HANDOFF_ACTION])
     channel = parse_channel(text) if _CHANNEL_ASKED.search(text) else None
     if channel in contacts:
         return await _send_code(runtime, slots, channel)
@@ -242,10 +239,10 @@ async def _send_code(runtime: Runtime[Context], slots: dict, channel: str) -> di
         )
     )
     if sent.status == "locked":
-        return _end(runtime, reply(FLOW, "locked", until=sent.locked_until.strftime("%H:%M")),
+        return end_flow(runtime, reply(FLOW, "locked", until=sent.locked_until.strftime("%H:%M")),
                     actions=[HANDOFF_ACTION])
     if sent.status == "rate_limited":
-        return _end(runtime, reply(FLOW, "rate_limited_codes"), actions=[HANDOFF_ACTION])
+        return end_flow(runtime, reply(FLOW, "rate_limited_codes"), actions=[HANDOFF_ACTION])
     where = _where(channel, address)
     slots = {**slots, "channel": channel, "where": where}
     return _ask(runtime, reply(FLOW, "code_sent", where=where), "await_code", slots,
@@ -267,7 +264,7 @@ async def _on_code(runtime: Runtime[Context], state: State, text: str, slots: di
         return _ask(runtime, reply(FLOW, "code_wrong", left=left, attempts="attempt" if left == 1 else "attempts"),
                     "await_code", slots)
     if checked.status == "locked":
-        return _end(runtime, reply(FLOW, "locked", until=checked.locked_until.strftime("%H:%M")),
+        return end_flow(runtime, reply(FLOW, "locked", until=checked.locked_until.strftime("%H:%M")),
                     actions=[HANDOFF_ACTION])
     if checked.status in ("expired", "none"):
         key = "code_expired" if checked.status == "expired" else "code_none"
@@ -303,10 +300,10 @@ async def _perform(runtime: Runtime[Context], state: State, slots: dict) -> dict
                                                                           idempotency_key=key, deliver=delivery))
         text = reply(FLOW, "done_reset", where=where)
     if result.outcome == "refused":
-        return _end(runtime, reply(FLOW, "disabled", reason=""), actions=[HANDOFF_ACTION])
+        return end_flow(runtime, reply(FLOW, "disabled", reason=""), actions=[HANDOFF_ACTION])
     ctx.services.audit.append(ctx.user.id, f"password.{kind}_done", thread_id=ctx.thread_id, outcome=result.outcome,
                               channel=channel)
-    return _end(runtime, text)
+    return end_flow(runtime, text)
 
 
 async def _for_someone_else(runtime: Runtime[Context], state: State, person: User, text: str) -> dict[str, Any]:
@@ -322,4 +319,4 @@ async def _for_someone_else(runtime: Runtime[Context], state: State, person: Use
     if created:
         ctx.services.audit.append(ctx.user.id, "approval.requested", thread_id=ctx.thread_id,
                                   reference=record.reference, kind=record.kind, subject=person.id)
-    return _end(runtime, reply(FLOW, "other_person", reference=record.reference, name=person.name.split()[0]))
+    return end_flow(runtime, reply(FLOW, "other_person", reference=record.reference, name=person.name.split()[0]))

@@ -11,6 +11,7 @@ import re
 from app.identity import User
 from app.prompts import reply
 from graphs.context import Context
+from graphs.flows import NO_FLOW
 from graphs.workflows.engine import RunView
 
 BOOK = "workflows"
@@ -27,6 +28,16 @@ _CANCEL = re.compile(
     r"(withdrawn|retracted))\b",
     re.I,
 )
+
+
+# "Shall I start it?" — the answers that mean yes.
+CONFIRM = re.compile(r"^\s*(y|yes|yep|yeah|correct|right|go ahead|start it|do it|ok(ay)?|sure|please do|confirm)\b",
+                     re.I)
+
+
+def claims_answer(text: str) -> bool:
+    """While onboarding or offboarding waits for details, a short statement (not a new question) is the answer."""
+    return len(text.split()) <= 25 and not text.rstrip().endswith("?")
 
 
 def _lower_first(title: str) -> str:
@@ -127,7 +138,7 @@ async def guide_instead(state, runtime, workflow: str, *, refused: bool, guide_q
     update = await knowledge_node({**state, "replay_text": asked}, runtime)
     if prefix:
         update["messages"] = [AIMessage(prefix + str(update["messages"][0].content))]
-    return {**update, "active_flow": None, "slots": {}, "flow_step": None, "pending_slot": None}
+    return {**update, **NO_FLOW}
 
 
 def may_start(user: User) -> bool:

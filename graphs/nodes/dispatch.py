@@ -16,7 +16,7 @@ from langgraph.runtime import Runtime
 
 from app.prompts import load_prompt
 from graphs.context import Context
-from graphs.flows import FLOW_LABELS, flow_claims
+from graphs.flows import FLOW_LABELS, NO_FLOW, flow_claims
 from graphs.nodes.approvals import is_approval_command
 from graphs.nodes.staff_desk import staff_command
 from graphs.routing.routes import ROUTES
@@ -31,8 +31,6 @@ _YES = re.compile(r"^\s*(y|yes|yeah|yep|sure|ok(ay)?|please|yes please|let'?s do
 _NO = re.compile(r"^\s*(n|no|nope|no thanks|not now|later|leave it|drop it)\b", re.I)
 
 
-#: The state of "no flow in progress".
-NO_FLOW: dict[str, Any] = {"active_flow": None, "slots": {}, "pending_slot": None, "flow_step": None}
 
 
 def _turn(base: dict[str, Any], route: str, layer: str, handler: str | None = None, **fields: Any) -> dict[str, Any]:

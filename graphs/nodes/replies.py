@@ -9,7 +9,7 @@ from langgraph.runtime import Runtime
 
 from app.prompts import load_prompt, render_prompt
 from graphs.context import Context
-from graphs.flows import FLOW_LABELS
+from graphs.flows import FLOW_LABELS, NO_FLOW
 from graphs.state import State
 from graphs.streaming import emit_token
 
@@ -18,6 +18,11 @@ def say(runtime: Runtime[Context], text: str, **update: Any) -> dict[str, Any]:
     """Send a complete reply (as one token event) and record it as the turn's AI message."""
     emit_token(runtime, text)
     return {"messages": [AIMessage(text)], **update}
+
+
+def end_flow(runtime: Runtime[Context], text: str, **update: Any) -> dict[str, Any]:
+    """Send a reply that finishes the active flow (done, refused or given up)."""
+    return say(runtime, text, **NO_FLOW, **update)
 
 
 def out_of_scope_node(state: State, runtime: Runtime[Context]) -> dict[str, Any]:

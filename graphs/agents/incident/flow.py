@@ -44,7 +44,7 @@ from graphs.agents.knowledge import lookup, source_list
 from graphs.agents.password_reset import other_person
 from graphs.context import Context
 from graphs.flows import register_claim
-from graphs.nodes.replies import say
+from graphs.nodes.replies import end_flow, say
 from graphs.state import State, last_user_text
 
 FLOW = "incident"
@@ -68,9 +68,6 @@ def _claims(text: str) -> bool:
 
 register_claim(FLOW, _claims)
 
-
-def _end(runtime: Runtime[Context], text: str, **extra: Any) -> dict[str, Any]:
-    return say(runtime, text, active_flow=None, slots={}, pending_slot=None, flow_step=None, **extra)
 
 
 def _wait(runtime: Runtime[Context], text: str, step: str, slots: dict, pending: str | None = None,
@@ -268,10 +265,10 @@ async def _create(runtime: Runtime[Context], state: State, slots: dict, *, criti
     if category:  # a template (phishing, lost device, compromise) words its own reply
         return ticket, {}
     if resolve_as:
-        return _end(runtime, reply(FLOW, "self_solved", number=ticket.number))
+        return end_flow(runtime, reply(FLOW, "self_solved", number=ticket.number))
     if critical:
         handoff = await _queue_critical(runtime, state, ticket)
-        return _end(runtime, reply(FLOW, "critical", number=ticket.number, priority=ticket.priority,
+        return end_flow(runtime, reply(FLOW, "critical", number=ticket.number, priority=ticket.priority,
                                    handoff=handoff, wait=HANDOFF_WAIT.get(ticket.priority, "2 hours")))
     text = reply(FLOW, "ticket_created", number=ticket.number, short=ticket.short_description,
                  priority=ticket.priority, group=ticket.assignment_group.replace("-", " "),
@@ -288,7 +285,7 @@ async def _create(runtime: Runtime[Context], state: State, slots: dict, *, criti
         text += "\n\n" + reply(FLOW, "vendor", system=item.name, vendor=vendor.name,
                                reference=escalated.vendor_reference, sla=vendor.sla_hours,
                                due=_fmt(escalated.vendor_due_at))
-    return _end(runtime, text)
+    return end_flow(runtime, text)
 
 
 async def _queue_critical(runtime: Runtime[Context], state: State, ticket: TicketRecord) -> str:
@@ -321,7 +318,7 @@ async def _phishing(runtime: Runtime[Context], state: State, slots: dict, *, cli
     ticket, _ = await _create(runtime, state, slots, category=("security", "phishing", "security-operations"),
                               severity_override=sev)
     key = "phishing_clicked" if clicked else "phishing"
-    return _end(runtime, reply(FLOW, key, how=how, number=ticket.number, priority=ticket.priority),
+    return end_flow(runtime, reply(FLOW, key, how=how, number=ticket.number, priority=ticket.priority),
                 sources=source_list(found.sources) if found else [])
 
 
@@ -344,7 +341,7 @@ async def _compromised(runtime: Runtime[Context], state: State, slots: dict) -> 
         lock = f"it was already {result.detail.get('status', 'locked')}"
     else:  # the directory refused: a person must do it, and the P1 handoff below makes sure one does
         lock = "I couldn't lock it automatically, so the Security team will do it now"
-    return _end(runtime, reply(FLOW, "compromised", number=ticket.number, priority=ticket.priority, lock=lock))
+    return end_flow(runtime, reply(FLOW, "compromised", number=ticket.number, priority=ticket.priority, lock=lock))
 
 
 async def _lost_device(runtime: Runtime[Context], state: State, slots: dict) -> dict[str, Any]:
@@ -367,7 +364,7 @@ async def _lost_device(runtime: Runtime[Context], state: State, slots: dict) -> 
     ctx.services.audit.append(ctx.user.id, "incident.device_lock_requested", thread_id=ctx.thread_id,
                               number=ticket.number, device=device, outcome=result.outcome)
     how = found.quoted() if found else ""
-    return _end(runtime, reply(FLOW, "lost_device", number=ticket.number, priority=ticket.priority, device=device,
+    return end_flow(runtime, reply(FLOW, "lost_device", number=ticket.number, priority=ticket.priority, device=device,
                                lock=f"request {result.detail.get('request', ticket.number)}", how=how),
                 sources=source_list(found.sources) if found else [])
 
@@ -382,7 +379,7 @@ async def _other_account(runtime: Runtime[Context], state: State, person, text: 
     if created:
         ctx.services.audit.append(ctx.user.id, "approval.requested", thread_id=ctx.thread_id,
                                   reference=record.reference, kind=record.kind, subject=person.id)
-    return _end(runtime, reply(FLOW, "other_account", reference=record.reference, name=person.name.split()[0]))
+    return end_flow(runtime, reply(FLOW, "other_account", reference=record.reference, name=person.name.split()[0]))
 
 
 # -- step 7: the caller's own tickets ------------------------------------------------------------------------
@@ -422,11 +419,11 @@ async def _follow_up(runtime: Runtime[Context], kind: str, text: str) -> dict[st
     if kind == "list":
         open_ones = [t for t in mine if t.is_open]
         if not open_ones:
-            return _end(runtime, reply(FLOW, "no_tickets"))
+            return end_flow(runtime, reply(FLOW, "no_tickets"))
         items = "; ".join(f"{t.number} ({t.short_description}, {t.priority}, {t.state.replace('_', ' ')})"
                           for t in open_ones[:8])
         ctx.services.audit.append(ctx.user.id, "ticket.listed", thread_id=ctx.thread_id, count=len(open_ones))
-        return _end(runtime, reply(FLOW, "ticket_list", items=items),
+        return end_flow(runtime, reply(FLOW, "ticket_list", items=items),
                     actions=[{"name": "choose", "label": f"Status of {t.number}"} for t in open_ones[:4]])
     # Numbers match any of the caller's tickets (the service explains why a cancelled one can't be reopened);
     # descriptions match only tickets the action makes sense for.
@@ -443,16 +440,16 @@ async def _follow_up(runtime: Runtime[Context], kind: str, text: str) -> dict[st
                 ctx.services.audit.append(ctx.user.id, "access.denied", thread_id=ctx.thread_id, what="ticket",
                                           number=number)
             items = ", ".join(f"{t.number} ({t.short_description})" for t in mine[:5])
-            return _end(runtime, reply(FLOW, "not_found", items=items) if mine else reply(FLOW, "not_found_none"))
+            return end_flow(runtime, reply(FLOW, "not_found", items=items) if mine else reply(FLOW, "not_found_none"))
         open_ones = [t for t in mine if t.is_open]
         if not open_ones:
-            return _end(runtime, reply(FLOW, "no_tickets"))
+            return end_flow(runtime, reply(FLOW, "no_tickets"))
         items = "; ".join(f"{t.number} ({t.short_description}, {t.state.replace('_', ' ')})" for t in open_ones[:5])
-        return _end(runtime, reply(FLOW, "status_list", items=items),
+        return end_flow(runtime, reply(FLOW, "status_list", items=items),
                     actions=[{"name": "choose", "label": f"Status of {t.number}"} for t in open_ones[:4]])
     try:
         if kind == "status":
-            return _end(runtime, await _status(ctx, ticket.number))
+            return end_flow(runtime, await _status(ctx, ticket.number))
         if kind == "comment":
             note = _comment_text(text)
             if not note:
@@ -462,13 +459,13 @@ async def _follow_up(runtime: Runtime[Context], kind: str, text: str) -> dict[st
         if kind == "reopen":
             done = await asyncio.to_thread(ctx.services.tickets.reopen, ticket.number, ctx.user, text[:500])
             ctx.services.audit.append(ctx.user.id, "ticket.reopened", thread_id=ctx.thread_id, number=done.number)
-            return _end(runtime, reply(FLOW, "reopened", number=done.number,
+            return end_flow(runtime, reply(FLOW, "reopened", number=done.number,
                                        group=done.assignment_group.replace("-", " ")))
         done = await asyncio.to_thread(ctx.services.tickets.cancel, ticket.number, ctx.user, text[:500])
         ctx.services.audit.append(ctx.user.id, "ticket.cancelled", thread_id=ctx.thread_id, number=done.number)
-        return _end(runtime, reply(FLOW, "cancelled", number=done.number))
+        return end_flow(runtime, reply(FLOW, "cancelled", number=done.number))
     except TicketError as exc:
-        return _end(runtime, exc.user_message)
+        return end_flow(runtime, exc.user_message)
 
 
 _COMMENT_LEAD = re.compile(
@@ -501,9 +498,10 @@ async def _comment(runtime: Runtime[Context], number: str, note: str) -> dict[st
     try:
         done = await asyncio.to_thread(ctx.services.tickets.comment, number, ctx.user, note)
     except TicketError as exc:
-        return _end(runtime, exc.user_message)
+        return end_flow(runtime, exc.user_message)
     ctx.services.audit.append(ctx.user.id, "ticket.commented", thread_id=ctx.thread_id, number=done.number)
-    return _end(runtime, reply(FLOW, "commented", number=done.number, group=done.assignment_group.replace("-", " ")))
+    group = done.assignment_group.replace("-", " ")
+    return end_flow(runtime, reply(FLOW, "commented", number=done.number, group=group))
 
 
 async def _status(ctx: Context, number: str) -> str:
