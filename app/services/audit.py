@@ -50,12 +50,18 @@ class SqlAuditLog:
     def append(
         self, actor: str, event_type: str, *, thread_id: str | None = None, **details: Any
     ) -> AuditRecord:
-        row = AuditEvent(actor=actor, event_type=event_type, thread_id=thread_id, details=redact_obj(details))
         with self.db.session() as s:
-            s.add(row)
+            row = self.add_to(s, actor, event_type, thread_id=thread_id, **details)
             s.commit()
-            log.debug("audit %s %s thread=%s", event_type, actor, thread_id)
             return _record(row)
+
+    def add_to(self, session, actor: str, event_type: str, *, thread_id: str | None = None,
+               **details: Any) -> AuditEvent:
+        """Add the event to the caller's transaction, so the change and its audit record commit together."""
+        row = AuditEvent(actor=actor, event_type=event_type, thread_id=thread_id, details=redact_obj(details))
+        session.add(row)
+        log.debug("audit %s %s thread=%s", event_type, actor, thread_id)
+        return row
 
     def events(
         self,

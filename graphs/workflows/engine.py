@@ -132,9 +132,10 @@ class Engine:
             run.reference = f"WF{run.id:07d}"
             for task_id in wf.tasks:
                 s.add(WorkflowTask(run_id=run.id, task_id=task_id, state="pending"))
+            self.services.audit.add_to(s, started_by, "workflow.run.started", thread_id=thread_id,
+                                       run=run.reference, workflow=wf.name, subject=subject)
             s.commit()
             reference = run.reference
-        self._audit(started_by, "workflow.run.started", reference, workflow=wf.name, subject=subject)
         return self.advance(reference)
 
     def advance(self, reference: str) -> RunView:
@@ -480,10 +481,11 @@ class Engine:
                                                                 WorkflowTask.seq.is_not(None))).all()
                 token.seq = max(last, default=0) + 1
             row.updated_at = utcnow()
+            if previous != state or attempt:  # the transition and its audit event commit together
+                self.services.audit.add_to(s, "workflow", f"workflow.task.{state}", thread_id=row.thread_id,
+                                           run=run.reference, task=task_id, previous=previous,
+                                           **({"error": error} if error else {}))
             s.commit()
-        if previous != state or attempt:
-            self._audit("workflow", f"workflow.task.{state}", run.reference, task=task_id, previous=previous,
-                        **({"error": error} if error else {}))
 
     def _set_run(self, reference: str, state: str, *, report: dict | None = None, finished: bool = False) -> None:
         with self.db.session() as s:
@@ -495,10 +497,11 @@ class Engine:
                 row.report = report
             if finished:
                 row.finished_at = utcnow()
+            if previous != state:
+                self.services.audit.add_to(s, "workflow", f"workflow.run.{state}", thread_id=row.thread_id,
+                                           run=reference, previous=previous,
+                                           **({"reason": report.get("reason")} if report else {}))
             s.commit()
-        if previous != state:
-            self._audit("workflow", f"workflow.run.{state}", reference, previous=previous,
-                        **({"reason": report.get("reason")} if report else {}))
 
     def _audit(self, actor: str, event: str, reference: str, **details: Any) -> None:
         thread = None
