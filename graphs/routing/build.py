@@ -19,6 +19,7 @@ def build_router(settings: Settings, models: Models | None = None) -> Router:
         settings.routing_examples,
         settings.routing_triggers,
         cache_dir=settings.cache_path,
+        model_name=settings.embedding_model,  # the shared model: a bigger one configured for the KB routes too
         policy=RouterPolicy(),
         tiebreak=tiebreak,
     )

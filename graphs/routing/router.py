@@ -66,11 +66,15 @@ class Router:
         *,
         cache_dir: Path | None = None,
         embed_fn=None,
+        model_name: str | None = None,
         policy: RouterPolicy | None = None,
         tiebreak: TieBreaker | None = None,
     ) -> Router:
+        """``model_name``: the embedding model (package or directory) when ``embed_fn`` is not given."""
         texts, labels, _ = load_examples(examples)
-        clf = SemanticClassifier.fit(texts, labels, oos_label=OUT_OF_SCOPE, cache_dir=cache_dir, embed_fn=embed_fn)
+        clf = SemanticClassifier.fit(
+            texts, labels, oos_label=OUT_OF_SCOPE, cache_dir=cache_dir, embed_fn=embed_fn, model_name=model_name
+        )
         return cls(load_triggers(triggers), clf, policy, tiebreak)
 
     # -- layers -------------------------------------------------------------------------------------------

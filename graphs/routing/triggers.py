@@ -22,6 +22,7 @@ class Trigger:
     route: str
     name: str
     patterns: tuple[re.Pattern[str], ...]
+    unless: tuple[re.Pattern[str], ...] = ()  # any of these matching keeps the trigger silent
 
 
 @dataclass(frozen=True)
@@ -47,25 +48,31 @@ def load_triggers(path: Path = TRIGGERS_FILE) -> list[Trigger]:
         route, name = entry.get("route"), entry.get("name") or f"rule{i + 1}"
         if route not in ROUTES:
             raise RoutingConfigError(f"{where} ({name}): unknown route {route!r}; valid: {', '.join(ROUTES)}")
-        patterns = entry.get("patterns") or []
-        if isinstance(patterns, str):
-            patterns = [patterns]
-        compiled = []
-        for p in patterns:
-            try:
-                compiled.append(re.compile(str(p), re.IGNORECASE))
-            except re.error as exc:
-                raise RoutingConfigError(f"{where} ({name}): bad pattern {p!r}: {exc}") from None
+        compiled = _compile(entry.get("patterns"), f"{where} ({name})")
         if not compiled:
             raise RoutingConfigError(f"{where} ({name}): no patterns")
-        out.append(Trigger(route, str(name), tuple(compiled)))
+        out.append(Trigger(route, str(name), compiled, _compile(entry.get("unless"), f"{where} ({name})")))
     return out
+
+
+def _compile(patterns, where: str) -> tuple[re.Pattern[str], ...]:
+    if isinstance(patterns, str):
+        patterns = [patterns]
+    compiled = []
+    for p in patterns or []:
+        try:
+            compiled.append(re.compile(str(p), re.IGNORECASE))
+        except re.error as exc:
+            raise RoutingConfigError(f"{where}: bad pattern {p!r}: {exc}") from None
+    return tuple(compiled)
 
 
 def match_triggers(triggers: list[Trigger], text: str) -> list[TriggerMatch]:
     """Every rule that fires, in file order (the file order is the priority order)."""
     hits = []
     for trig in triggers:
+        if any(u.search(text) for u in trig.unless):
+            continue
         for pattern in trig.patterns:
             if pattern.search(text):
                 hits.append(TriggerMatch(trig.route, trig.name, pattern.pattern))

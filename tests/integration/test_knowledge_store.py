@@ -114,3 +114,20 @@ def test_shipped_corpus_ingests_cleanly(tmp_path) -> None:
         a for m in Retriever(settings).collection.get(include=["metadatas"])["metadatas"]
         for a in ("managers", "hr", "it") if m.get(f"aud_{a}")
     }
+
+
+def test_switching_the_embedding_model_uses_its_own_collection(kb) -> None:
+    """Vectors of two models never share an index: a switch starts empty, is ingested, and the old store stays."""
+    from app.embeddings import model_dir
+    from knowledge.store import COLLECTION, collection_name, kb_collection
+
+    settings, docs = kb
+    ingest(settings, docs)
+    other = settings.model_copy(update={"embedding_model": str(model_dir(settings.embedding_model))})
+    assert kb_collection(other).name != COLLECTION == kb_collection(settings).name
+    assert kb_collection(other).count() == 0
+    report = ingest(other, docs)
+    assert sorted(report.added) == sorted(ARTICLES)
+    assert doc_ranking(Retriever(other).search("mileage rate per mile"))[0] == "fin-mileage"
+    assert kb_collection(settings).count() == kb_collection(other).count()
+    assert collection_name(other.embedding_model) == kb_collection(other).name

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -173,3 +174,14 @@ def test_strip_markdown_for_quotes() -> None:
 
     md = "- Capped at **£75 per person** (`€85` in Berlin)\n| Late meal | Up to £15 |\n|---|---|\n## Next"
     assert strip_markdown(md) == "Capped at £75 per person (€85 in Berlin). Late meal: Up to £15. Next."
+
+
+def test_each_embedding_model_gets_a_valid_collection_name_of_its_own() -> None:
+    from knowledge.store import COLLECTION, DEFAULT_EMBEDDING_MODEL, collection_name
+
+    assert collection_name(DEFAULT_EMBEDDING_MODEL) == COLLECTION  # existing stores keep working
+    names = {collection_name(m) for m in ("/opt/models/all-mpnet-base-v2/", "/srv/all-mpnet-base-v2", "é ü/x y")}
+    assert len(names) == 3
+    # Chroma: 3-512 characters of [A-Za-z0-9._-], starting and ending with a letter or digit.
+    assert all(re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{1,510}[A-Za-z0-9]", n) for n in names)
+    assert collection_name("/srv/all-mpnet-base-v2") == collection_name("/srv/all-mpnet-base-v2")

@@ -14,6 +14,9 @@ from graphs.routing.triggers import RoutingConfigError, load_triggers, match_tri
 from tests.conftest import REPO
 
 EVAL = REPO / "tests" / "data" / "routing_eval.jsonl"
+# Written blind (from the route table only, by someone who had not seen the examples or EVAL): the honest check.
+# 270 as written (30 a route); the 21 that were near copies of an example were removed.
+EVAL_B = REPO / "tests" / "data" / "routing_eval_b.jsonl"
 
 
 def norm(text: str) -> str:
@@ -34,12 +37,34 @@ def test_eval_set_is_large_and_disjoint_from_the_examples() -> None:
     assert not {norm(t) for t, _ in rows} & {norm(t) for t in texts}
 
 
+def test_blind_eval_set_is_balanced_and_shares_no_near_copy_with_the_examples() -> None:
+    texts, _, _ = load_examples()
+    rows = load_labelled(EVAL_B)
+    counts = Counter(e for _, e in rows)
+    assert set(counts) == set(ROUTES) and min(counts.values()) >= 20 and len(rows) >= 240
+    examples = [set(norm(t).split()) for t in texts]
+    for text, _ in rows:
+        words = set(norm(text).split())
+        # Word-set Jaccard: >= 0.8 would be the same sentence with a word or two changed.
+        close = [t for t, ex in zip(texts, examples, strict=True) if len(words & ex) / len(words | ex) >= 0.8]
+        assert not close, f"{text!r} is a near copy of the example(s) {close}"
+
+
 def test_triggers_never_fire_across_routes() -> None:
     triggers = load_triggers()
     texts, labels, _ = load_examples()
     for text, label in [*zip(texts, labels, strict=True), *load_labelled(EVAL)]:
         wrong = [m.name for m in match_triggers(triggers, text) if m.route != label]
         assert not wrong, f"{text!r} ({label}) fires {wrong}"
+
+
+def test_unless_patterns_veto_a_trigger() -> None:
+    triggers = load_triggers()
+    assert [m.route for m in match_triggers(triggers, "how do i reset my netflix password")] == ["out_of_scope"]
+    assert [m.name for m in match_triggers(triggers, "I forgot my password")] == ["forgot_password"]
+    assert [m.name for m in match_triggers(triggers, "reset my AWS console password")] == [
+        "reset_or_change_own_password"
+    ]
 
 
 def test_bad_trigger_file_names_the_problem(tmp_path) -> None:
@@ -49,4 +74,7 @@ def test_bad_trigger_file_names_the_problem(tmp_path) -> None:
         load_triggers(path)
     path.write_text("triggers:\n  - route: incident\n    name: bad\n    patterns: ['(unclosed']\n")
     with pytest.raises(RoutingConfigError, match=r"\(bad\): bad pattern"):
+        load_triggers(path)
+    path.write_text("triggers:\n  - route: incident\n    name: veto\n    patterns: ['x']\n    unless: ['(']\n")
+    with pytest.raises(RoutingConfigError, match=r"\(veto\): bad pattern"):
         load_triggers(path)
