@@ -256,14 +256,11 @@ def eval_retrieval(
     file: Annotated[Path | None, typer.Argument(help="Questions JSONL (default: the shipped set).")] = None,
     as_json: JsonOpt = False,
     recalibrate: Annotated[
-        bool,
-        typer.Option(
-            "--calibrate", help="Refit the no-answer gate on FILE plus the shipped calibration set, save it first."
-        ),
+        bool, typer.Option("--calibrate", help="Refit the no-answer gate on FILE and save it first.")
     ] = False,
 ) -> None:
     """Recall@1/3/5, MRR@10, nDCG@10, no-answer precision/recall and latency for dense, BM25 and hybrid."""
-    from knowledge.evaluation import CALIBRATION_FILE, EVAL_FILE, calibrate, evaluate, load_questions
+    from knowledge.evaluation import EVAL_FILE, calibrate, evaluate, load_questions
     from knowledge.retrieval import Retriever
 
     settings = settings_or_exit()
@@ -273,10 +270,7 @@ def eval_retrieval(
         fail("The knowledge base is empty: run `concierge ingest` first.")
     if recalibrate:
         with err.status("Calibrating the no-answer gate…"):
-            extra = CALIBRATION_FILE.is_file() and (file is None or file.resolve() != CALIBRATION_FILE.resolve())
-            more = load_questions(CALIBRATION_FILE) if extra else []
-            sets = [(file or EVAL_FILE).name] * len(questions) + [CALIBRATION_FILE.name] * len(more)
-            gate, report = calibrate(retriever, questions + more, sets)
+            gate, report = calibrate(retriever, questions)
         gate.save(**report)
         retriever.gate = gate
         err.print(
@@ -284,11 +278,6 @@ def eval_retrieval(
             f"questions: precision {report['cv_precision']:.3f}, recall {report['cv_recall']:.3f}, "
             f"F1 {report['cv_f1']:.3f}"
         )
-        for name, part in report.get("by_set", {}).items():
-            err.print(
-                f"  {name}: {part['questions']} questions ({part['unanswerable']} unanswerable): precision "
-                f"{part['cv_precision']:.3f}, recall {part['cv_recall']:.3f}, F1 {part['cv_f1']:.3f}"
-            )
     with err.status("Evaluating…"):
         result = evaluate(retriever, questions)
     if as_json:

@@ -98,14 +98,8 @@ class AnswerGate:
 DEFAULT_GATE = AnswerGate((-30.0, 0.0, 0.0, 0.0, 0.0, 0.0), 30.0 * 0.35, 0.5)
 
 
-def fit_gate(
-    vectors: list[list[float]], unanswerable: list[bool], *, folds: int = 5, seed: int = 0,
-    groups: list[str] | None = None,
-):
-    """Fit the logistic gate; return (gate, cross-validated report). The threshold maximises CV F1.
-
-    ``groups`` names each question's source set; the report then breaks the CV figures down by set.
-    """
+def fit_gate(vectors: list[list[float]], unanswerable: list[bool], *, folds: int = 5, seed: int = 0):
+    """Fit the logistic gate; return (gate, cross-validated report). The threshold maximises CV F1."""
     import numpy as np
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold
@@ -116,11 +110,10 @@ def fit_gate(
         model = LogisticRegression(class_weight="balanced", C=1.0).fit(X[train], y[train])
         probs[test] = model.predict_proba(X[test])[:, 1]
 
-    def prf(t: float, mask=None) -> tuple[float, float, float]:
-        sel = np.ones(len(y), dtype=bool) if mask is None else mask
-        tp = int(((probs >= t) & (y == 1) & sel).sum())
-        fp = int(((probs >= t) & (y == 0) & sel).sum())
-        fn = int(((probs < t) & (y == 1) & sel).sum())
+    def prf(t: float) -> tuple[float, float, float]:
+        tp = int(((probs >= t) & (y == 1)).sum())
+        fp = int(((probs >= t) & (y == 0)).sum())
+        fn = int(((probs < t) & (y == 1)).sum())
         p = tp / (tp + fp) if tp + fp else 0.0
         r = tp / (tp + fn) if tp + fn else 0.0
         return p, r, (2 * p * r / (p + r) if p + r else 0.0)
@@ -129,12 +122,4 @@ def fit_gate(
     p, r, f = prf(threshold)
     final = LogisticRegression(class_weight="balanced", C=1.0).fit(X, y)
     gate = AnswerGate(tuple(float(w) for w in final.coef_[0]), float(final.intercept_[0]), float(threshold))
-    report = {"cv_precision": p, "cv_recall": r, "cv_f1": f, "folds": folds, "questions": len(y)}
-    if groups is not None:
-        names = np.asarray(groups)
-        report["by_set"] = {
-            str(g): dict(zip(("cv_precision", "cv_recall", "cv_f1"), prf(threshold, names == g), strict=True))
-            | {"questions": int((names == g).sum()), "unanswerable": int(y[names == g].sum())}
-            for g in dict.fromkeys(groups)
-        }
-    return gate, report
+    return gate, {"cv_precision": p, "cv_recall": r, "cv_f1": f, "folds": folds, "questions": len(y)}

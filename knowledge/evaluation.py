@@ -16,9 +16,6 @@ from knowledge.answerability import AnswerGate, fit_gate
 from knowledge.retrieval import Retriever, doc_ranking
 
 EVAL_FILE = Path(__file__).resolve().parent / "eval" / "questions.jsonl"
-# Written blind to EVAL_FILE: 200 questions, 70 of them near misses the articles do not answer. The no-answer
-# gate is fitted on both sets, so it has seen hard "same topic, no answer" questions, not only off-topic ones.
-CALIBRATION_FILE = EVAL_FILE.parent / "calibration.jsonl"
 METHODS = ("dense", "bm25", "hybrid")
 _ROLE_FOR_AUDIENCE = {"all": (), "managers": ("manager",), "hr": ("hr_staff",), "it": ("it_agent",)}
 
@@ -139,16 +136,11 @@ def evaluate(retriever: Retriever, questions: list[Question], *, progress: Calla
     }
 
 
-def calibrate(
-    retriever: Retriever, questions: list[Question], sets: list[str] | None = None
-) -> tuple[AnswerGate, dict]:
-    """Fit the no-answer gate on the labelled questions; the report holds cross-validated figures.
-
-    ``sets`` names each question's file, for a per-file breakdown of those figures.
-    """
+def calibrate(retriever: Retriever, questions: list[Question]) -> tuple[AnswerGate, dict]:
+    """Fit the no-answer gate on the labelled questions; the report holds cross-validated figures."""
     vectors, unanswerable = [], []
     for q in questions:
         found = retriever.retrieve(q.question, user_for(q.audience), k=5)
         vectors.append(found.signals.vector())
         unanswerable.append(not q.answerable)
-    return fit_gate(vectors, unanswerable, groups=sets)
+    return fit_gate(vectors, unanswerable)

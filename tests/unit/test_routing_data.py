@@ -14,8 +14,8 @@ from graphs.routing.triggers import RoutingConfigError, load_triggers, match_tri
 from tests.conftest import REPO
 
 EVAL = REPO / "tests" / "data" / "routing_eval.jsonl"
-# Written blind (from the route table only, by someone who had not seen the examples or EVAL): the honest check.
-# 270 as written (30 a route); the 21 that were near copies of an example were removed.
+# Written separately from the route table by another author told not to read the examples or EVAL: 270 as written
+# (30 a route); the 45 that still came out close to an example (stock phrasings both authors reach) were removed.
 EVAL_B = REPO / "tests" / "data" / "routing_eval_b.jsonl"
 
 
@@ -37,16 +37,16 @@ def test_eval_set_is_large_and_disjoint_from_the_examples() -> None:
     assert not {norm(t) for t, _ in rows} & {norm(t) for t in texts}
 
 
-def test_blind_eval_set_is_balanced_and_shares_no_near_copy_with_the_examples() -> None:
+def test_second_eval_set_is_balanced_and_shares_no_near_copy_with_the_examples() -> None:
     texts, _, _ = load_examples()
     rows = load_labelled(EVAL_B)
     counts = Counter(e for _, e in rows)
-    assert set(counts) == set(ROUTES) and min(counts.values()) >= 20 and len(rows) >= 240
+    assert set(counts) == set(ROUTES) and min(counts.values()) >= 20 and len(rows) >= 220
     examples = [set(norm(t).split()) for t in texts]
     for text, _ in rows:
         words = set(norm(text).split())
-        # Word-set Jaccard: >= 0.8 would be the same sentence with a word or two changed.
-        close = [t for t, ex in zip(texts, examples, strict=True) if len(words & ex) / len(words | ex) >= 0.8]
+        # Word-set Jaccard >= 0.6: the same sentence with a few words changed.
+        close = [t for t, ex in zip(texts, examples, strict=True) if len(words & ex) / len(words | ex) >= 0.6]
         assert not close, f"{text!r} is a near copy of the example(s) {close}"
 
 
