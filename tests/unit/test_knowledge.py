@@ -184,4 +184,4 @@ def test_each_embedding_model_gets_a_valid_collection_name_of_its_own() -> None:
     assert len(names) == 3
     # Chroma: 3-512 characters of [A-Za-z0-9._-], starting and ending with a letter or digit.
     assert all(re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{1,510}[A-Za-z0-9]", n) for n in names)
-    assert collection_name("/srv/all-mpnet-base-v2") == collection_name("/srv/all-mpnet-base-v2")
+    assert collection_name("/srv/all-mpnet-base-v2") == collection_name("/srv/all-mpnet-base-v2/")

