@@ -248,7 +248,7 @@ def print_tables(result: dict[str, Any]) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--examples", default=str(EXAMPLES))
-    parser.add_argument("--eval", default=str(EVAL), help="labelled JSONL (tests/data/routing_eval_b.jsonl: blind)")
+    parser.add_argument("--eval", default=str(EVAL), help="labelled JSONL, e.g. tests/data/routing_eval_b.jsonl")
     parser.add_argument("--model", default=DEFAULT_MODEL, help="embedding model: package name or directory")
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--latency-n", type=int, default=200, help="eval texts timed through predict_one")
