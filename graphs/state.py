@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, TypedDict
+from typing import Annotated, Any, NamedTuple, TypedDict
 
 from langchain_core.messages import AnyMessage
 from langgraph.graph.message import add_messages
@@ -64,3 +64,26 @@ def last_user_text(state: State) -> str:
         if message.type == "human":
             return str(message.content)
     return ""
+
+
+def turn_text(state: State) -> str:
+    """The message this turn answers: the original one when a clarifying choice replays it, else the newest."""
+    return state.get("replay_text") or last_user_text(state)
+
+
+class FlowTurn(NamedTuple):
+    text: str
+    active: bool  # this flow is the one waiting for an answer
+    slots: dict[str, Any]  # a copy the node may change (empty unless active)
+    step: str | None  # where the waiting flow is (None unless active)
+
+
+def flow_turn(state: State, flow: str) -> FlowTurn:
+    """What a flow node reads first: the message, and its own progress if it is the active flow."""
+    active = state.get("active_flow") == flow
+    return FlowTurn(
+        turn_text(state),
+        active,
+        dict(state.get("slots") or {}) if active else {},
+        state.get("flow_step") if active else None,
+    )

@@ -17,7 +17,7 @@ from langgraph.runtime import Runtime
 from app.prompts import load_prompt, render_prompt
 from graphs.context import Context
 from graphs.nodes.replies import say
-from graphs.state import State, last_user_text
+from graphs.state import State, turn_text
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +90,7 @@ async def summarise(ctx: Context, lines: list[dict[str, str]]) -> tuple[str, str
 async def handoff_node(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     ctx = runtime.context
     handoffs = ctx.services.handoffs
-    text = state.get("replay_text") or last_user_text(state)
+    text = turn_text(state)
     info = state.get("route_info") or {}
 
     existing = await asyncio.to_thread(handoffs.open_for_thread, ctx.thread_id)

@@ -24,7 +24,7 @@ from langgraph.runtime import Runtime
 from app.errors import ModelUnavailable
 from app.prompts import load_prompt, render_prompt
 from graphs.context import Context
-from graphs.state import State, last_user_text
+from graphs.state import State, turn_text
 from graphs.streaming import emit_token
 from knowledge.guard import SENTENCE_END, facts, sentence_supported, split_sentences
 from knowledge.markdown import strip_markdown
@@ -148,7 +148,7 @@ async def lookup(ctx: Context, question: str) -> Found | None:
 async def knowledge_node(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """Retrieve, answer with citations (guarded), or say plainly that the knowledge base has no answer."""
     ctx = runtime.context
-    question = state.get("replay_text") or last_user_text(state)
+    question = turn_text(state)
     found = await lookup(ctx, question)
     if found is None:
         reply = load_prompt("knowledge_no_answer")

@@ -25,7 +25,7 @@ from graphs.agents.leave_dates import parse_dates, vague_period
 from graphs.context import Context
 from graphs.flows import NO_FLOW, register_claim
 from graphs.nodes.replies import end_flow, say
-from graphs.state import State, last_user_text
+from graphs.state import State, flow_turn
 
 FLOW = "leave"
 BOOK = "leave"
@@ -76,10 +76,7 @@ async def _quote(ctx: Context, question: str) -> tuple[str, list[dict]]:
 
 async def leave_node(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     ctx = runtime.context
-    text = state.get("replay_text") or last_user_text(state)
-    active = state.get("active_flow") == FLOW
-    slots = dict(state.get("slots") or {}) if active else {}
-    step = state.get("flow_step") if active else None
+    text, _, slots, step = flow_turn(state, FLOW)
 
     dropped = False
     if step == "confirm" and not state.get("resumed"):

@@ -34,7 +34,7 @@ from graphs.agents.workflow_chat import (
 from graphs.context import Context
 from graphs.flows import register_claim
 from graphs.nodes.replies import end_flow, say
-from graphs.state import State, last_user_text
+from graphs.state import State, flow_turn
 
 FLOW = "offboarding"
 _IMMEDIATE = re.compile(r"\b(terminat\w*|dismiss\w*|fired|sacked|let go|immediately|right away|straight away|"
@@ -71,10 +71,7 @@ def find_leaver(ctx: Context, text: str) -> User | None:
 
 async def offboarding_node(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     ctx = runtime.context
-    text = state.get("replay_text") or last_user_text(state)
-    active = state.get("active_flow") == FLOW
-    slots = dict(state.get("slots") or {}) if active else {}
-    step = state.get("flow_step") if active else None
+    text, active, slots, step = flow_turn(state, FLOW)
 
     if not may_start(ctx.user) or (not active and _SELF.search(text) and not find_leaver(ctx, text)):
         # Their own leaving, or someone else's they may not start: the leaver's guide from the knowledge base.

@@ -34,7 +34,7 @@ from graphs.agents.workflow_chat import (
 from graphs.context import Context
 from graphs.flows import register_claim
 from graphs.nodes.replies import end_flow, say
-from graphs.state import State, last_user_text
+from graphs.state import State, flow_turn
 
 FLOW = "onboarding"
 REQUIRED = ("full_name", "start_date", "department", "title", "type", "location", "manager_id")
@@ -144,10 +144,7 @@ def _directory_person(ctx: Context, name: str):
 
 async def onboarding_node(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     ctx = runtime.context
-    text = state.get("replay_text") or last_user_text(state)
-    active = state.get("active_flow") == FLOW
-    slots = dict(state.get("slots") or {}) if active else {}
-    step = state.get("flow_step") if active else None
+    text, active, slots, step = flow_turn(state, FLOW)
 
     if not may_start(ctx.user):
         # Employees: a new joiner's own questions go to the knowledge base; nobody else's onboarding is theirs.

@@ -27,7 +27,7 @@ from graphs.agents.knowledge import lookup, source_list
 from graphs.context import Context
 from graphs.flows import register_claim
 from graphs.nodes.replies import end_flow, say
-from graphs.state import State, last_user_text
+from graphs.state import State, flow_turn
 
 FLOW = "password_reset"
 MAX_ACTIONS_PER_TARGET_HOUR = 3
@@ -129,10 +129,7 @@ HANDOFF_ACTION = {"name": "talk_to_person", "label": "Talk to a person"}
 
 async def password_reset_node(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     ctx = runtime.context
-    text = state.get("replay_text") or last_user_text(state)
-    active = state.get("active_flow") == FLOW
-    slots = dict(state.get("slots") or {}) if active else {}
-    step = state.get("flow_step") if active else None
+    text, _, slots, step = flow_turn(state, FLOW)
 
     if step == "await_code":
         if state.get("resumed"):

@@ -124,11 +124,11 @@ async def guide_instead(state, runtime, workflow: str, *, refused: bool, guide_q
     from langchain_core.messages import AIMessage
 
     from graphs.agents.knowledge import knowledge_node
-    from graphs.state import last_user_text
+    from graphs.state import turn_text
     from graphs.streaming import emit_token
 
     ctx = runtime.context
-    text = state.get("replay_text") or last_user_text(state)
+    text = turn_text(state)
     prefix = ""
     if refused:
         prefix = reply(BOOK, f"not_allowed_{'onboard' if workflow == 'onboarding' else 'offboard'}") + "\n\n"

@@ -45,7 +45,7 @@ from graphs.agents.password_reset import other_person
 from graphs.context import Context
 from graphs.flows import register_claim
 from graphs.nodes.replies import end_flow, say
-from graphs.state import State, last_user_text
+from graphs.state import State, flow_turn
 
 FLOW = "incident"
 FIRST_RESPONSE = {"P1": "30 minutes", "P2": "2 hours", "P3": "1 working day", "P4": "2 working days"}
@@ -85,10 +85,7 @@ def _full_text(slots: dict) -> str:
 
 async def incident_node(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     ctx = runtime.context
-    text = state.get("replay_text") or last_user_text(state)
-    active = state.get("active_flow") == FLOW
-    slots = dict(state.get("slots") or {}) if active else {}
-    step = state.get("flow_step") if active else None
+    text, _, slots, step = flow_turn(state, FLOW)
 
     if state.get("resumed") and step:
         return _reask(runtime, step, slots)
