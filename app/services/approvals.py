@@ -11,13 +11,13 @@ from datetime import datetime
 from typing import Protocol
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
 from app.db.engine import Database
 from app.db.schema import Approval, utcnow
 from app.errors import AccessDenied
 from app.identity import User
 from app.redaction import redact_obj, redact_text
+from app.services.hr_records import insert_once, reference
 
 STATES = ("pending", "approved", "rejected", "cancelled")
 
@@ -44,24 +44,13 @@ class Approvals(Protocol):
                 approver_role: str | None = None, approver_id: str | None = None, payload: dict | None = None,
                 reason: str = "") -> tuple[ApprovalRecord, bool]: ...
     def decide(self, reference: str, decider: User, *, approve: bool, note: str = "") -> ApprovalRecord: ...
-    def get(self, reference: str) -> ApprovalRecord | None:
-        with self.db.session() as s:
-            row = s.scalars(select(Approval).where(Approval.reference == reference.strip().upper())).first()
-            return _record(row) if row else None
-
-    def cancel(self, reference: str) -> ApprovalRecord | None:
-        """Withdraw a pending request (its process ended another way); decided ones stay as they are."""
-        with self.db.session() as s:
-            row = s.scalars(select(Approval).where(Approval.reference == reference)).first()
-            if row is None:
-                return None
-            if row.state == "pending":
-                row.state = "cancelled"
-                row.decided_at = utcnow()
-                s.commit()
-            return _record(row)
-
+    def get(self, reference: str) -> ApprovalRecord | None: ...
+    def cancel(self, reference: str) -> ApprovalRecord | None: ...
     def pending_for(self, user: User) -> list[ApprovalRecord]: ...
+
+
+def _by_reference(s, reference: str) -> Approval | None:
+    return s.scalars(select(Approval).where(Approval.reference == reference.strip().upper())).first()
 
 
 class SqlApprovals:
@@ -93,13 +82,10 @@ class SqlApprovals:
                 requested_by=requested_by, approver_role=approver_role, approver_id=approver_id,
                 payload=redact_obj(payload or {}), reason=redact_text(reason),
             )
-            s.add(row)
-            try:
-                s.flush()
-            except IntegrityError:
-                s.rollback()
-                return _record(s.scalars(by_key).one()), False
-            row.reference = f"APR{row.id:07d}"
+            row, created = insert_once(s, row, Approval, idempotency_key)
+            if not created:  # a concurrent retry won the race: return its record
+                return _record(row), False
+            row.reference = reference("APR", row.id)
             s.commit()
             return _record(row), True
 
@@ -112,7 +98,7 @@ class SqlApprovals:
 
     def decide(self, reference: str, decider: User, *, approve: bool, note: str = "") -> ApprovalRecord:
         with self.db.session() as s:
-            row = s.scalars(select(Approval).where(Approval.reference == reference.strip().upper())).first()
+            row = _by_reference(s, reference)
             if row is None or not self.may_decide(row, decider):
                 raise AccessDenied(f"{decider.id} may not decide {reference}")
             if row.state != "pending":
@@ -126,13 +112,13 @@ class SqlApprovals:
 
     def get(self, reference: str) -> ApprovalRecord | None:
         with self.db.session() as s:
-            row = s.scalars(select(Approval).where(Approval.reference == reference.strip().upper())).first()
+            row = _by_reference(s, reference)
             return _record(row) if row else None
 
     def cancel(self, reference: str) -> ApprovalRecord | None:
         """Withdraw a pending request (its process ended another way); decided ones stay as they are."""
         with self.db.session() as s:
-            row = s.scalars(select(Approval).where(Approval.reference == reference)).first()
+            row = _by_reference(s, reference)
             if row is None:
                 return None
             if row.state == "pending":

@@ -7,13 +7,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
 
 from app.db.engine import Database
 from app.db.schema import Handoff, HandoffMessage, utcnow
 from app.errors import AccessDenied, ConciergeError
 from app.identity import User
 from app.redaction import redact_obj, redact_text
+from app.services.hr_records import insert_once, reference
 
 QUEUES = ("hr", "it")
 PRIORITIES = ("low", "normal", "high", "urgent")
@@ -108,13 +108,10 @@ class SqlHandoffs:
                 summary=redact_text(summary),
                 transcript=redact_obj(transcript),
             )
-            s.add(row)
-            try:
-                s.flush()
-            except IntegrityError:  # a concurrent retry won the race: return its record
-                s.rollback()
-                return _record(s.scalars(by_key).one()), False
-            row.reference = f"HND{row.id:07d}"
+            row, created = insert_once(s, row, Handoff, idempotency_key)
+            if not created:  # a concurrent retry won the race: return its record
+                return _record(row), False
+            row.reference = reference("HND", row.id)
             s.commit()
             return _record(row), True
 

@@ -17,13 +17,13 @@ from typing import Any
 
 import yaml
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
 from app.db.engine import Database
 from app.db.schema import LeaveBalance, LeaveRequest, utcnow
 from app.errors import AccessDenied, ConciergeError
 from app.identity import User
 from app.redaction import redact_text
+from app.services.hr_records import insert_once, reference
 
 CATALOG = Path(__file__).resolve().parent.parent / "catalog" / "leave_types.yaml"
 KB_DOCS = Path(__file__).resolve().parent.parent.parent / "knowledge" / "docs"
@@ -189,13 +189,10 @@ class SqlLeave:
                                leave_type=leave_type, start_date=start, end_date=end, start_half=start_half,
                                end_half=end_half, days=days, state=state, approver_id=approver_id,
                                reason=redact_text(reason)[:500], notified=state != "pending")
-            s.add(row)
-            try:
-                s.flush()
-            except IntegrityError:
-                s.rollback()
-                return _request(s.scalars(by_key).one()), False
-            row.reference = f"LV{row.id:07d}"
+            row, created = insert_once(s, row, LeaveRequest, idempotency_key)
+            if not created:  # a concurrent retry won the race: return its record
+                return _request(row), False
+            row.reference = reference("LV", row.id)
             s.commit()
             return _request(row), True
 

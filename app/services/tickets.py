@@ -12,13 +12,13 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
 from app.db.engine import Database
 from app.db.schema import GroupMember, Ticket, TicketEvent, utcnow
 from app.errors import ConciergeError
 from app.identity import User
 from app.redaction import redact_text
+from app.services.hr_records import insert_once, reference
 
 STATES = ("new", "in_progress", "on_hold", "resolved", "closed", "cancelled")
 OPEN_STATES = ("new", "in_progress", "on_hold")
@@ -164,13 +164,10 @@ class SqlTickets:
                 created_at=now,
                 updated_at=now,
             )
-            s.add(row)
-            try:
-                s.flush()
-            except IntegrityError:  # a concurrent retry won the race
-                s.rollback()
-                return self._record(s, s.scalars(by_key).one()), False
-            row.number = f"INC{row.id:07d}"
+            row, created = insert_once(s, row, Ticket, idempotency_key)
+            if not created:  # a concurrent retry won the race: return its record
+                return self._record(s, row), False
+            row.number = reference("INC", row.id)
             s.add(TicketEvent(ticket_id=row.id, actor=actor, kind="created", to_state="new", text=priority))
             if resolve_as:
                 self._transition(s, row, "resolved", actor, resolution_notes or "")
