@@ -189,49 +189,27 @@ class SqlDirectory:
     def create_account(self, user_id: str, *, contacts: dict[str, str], actor: str, idempotency_key: str,
                        mfa_methods: list[str] | None = None) -> ActionResult:
         """A new joiner's account (active, must set a password at first sign-in). Existing: unchanged."""
-        key = idempotency_key
-        with self.db.session() as s:
-            done = s.scalars(select(DirectoryAction).where(DirectoryAction.idempotency_key == key)).first()
-            if done is not None:
-                return ActionResult(done.action, done.target_id, done.outcome, dict(done.detail or {}), None, True)
-            outcome = "unchanged" if s.get(Account, user_id) is not None else "done"
-            if outcome == "done":
-                s.add(Account(user_id=user_id, status="active", must_change_password=True,
-                              mfa_methods=list(mfa_methods or []), contacts=dict(contacts)))
-            s.add(DirectoryAction(idempotency_key=key, action="create_account", target_id=user_id, actor=actor,
-                                  outcome=outcome, detail={"created": outcome == "done"}))
-            try:
-                s.commit()
-            except IntegrityError:
-                s.rollback()
-                done = s.scalars(select(DirectoryAction).where(DirectoryAction.idempotency_key == key)).one()
-                return ActionResult(done.action, done.target_id, done.outcome, dict(done.detail or {}), None, True)
-        self.audit.append(actor, "directory.create_account", target=user_id, outcome=outcome)
-        return ActionResult("create_account", user_id, outcome, {"created": outcome == "done"})
+        def change(s) -> tuple[str, dict, None]:
+            if s.get(Account, user_id) is not None:
+                return "unchanged", {"created": False}, None
+            s.add(Account(user_id=user_id, status="active", must_change_password=True,
+                          mfa_methods=list(mfa_methods or []), contacts=dict(contacts)))
+            return "done", {"created": True}, None
+
+        return self._keyed("create_account", user_id, actor, idempotency_key, change, audit_detail=False)
 
     def remove_account(self, user_id: str, *, actor: str, idempotency_key: str) -> ActionResult:
         """Undo ``create_account``: the account and its group memberships go, in one transaction."""
-        by_key = select(DirectoryAction).where(DirectoryAction.idempotency_key == idempotency_key)
-        with self.db.session() as s:
-            done = s.scalars(by_key).first()
-            if done is not None:
-                return ActionResult(done.action, done.target_id, done.outcome, dict(done.detail or {}), None, True)
+        def change(s) -> tuple[str, dict, None]:
             row = s.get(Account, user_id)
-            outcome = "done" if row is not None else "unchanged"
-            if row is not None:
-                for member in s.scalars(select(GroupMember).where(GroupMember.user_id == user_id)):
-                    s.delete(member)
-                s.delete(row)
-            s.add(DirectoryAction(idempotency_key=idempotency_key, action="remove_account", target_id=user_id,
-                                  actor=actor, outcome=outcome, detail={}))
-            try:
-                s.commit()
-            except IntegrityError:
-                s.rollback()
-                done = s.scalars(by_key).one()
-                return ActionResult(done.action, done.target_id, done.outcome, dict(done.detail or {}), None, True)
-        self.audit.append(actor, "directory.remove_account", target=user_id, outcome=outcome)
-        return ActionResult("remove_account", user_id, outcome, {})
+            if row is None:
+                return "unchanged", {}, None
+            for member in s.scalars(select(GroupMember).where(GroupMember.user_id == user_id)):
+                s.delete(member)
+            s.delete(row)
+            return "done", {}, None
+
+        return self._keyed("remove_account", user_id, actor, idempotency_key, change, audit_detail=False)
 
     def enable(self, user_id: str, *, actor: str, idempotency_key: str, reason: str = "",
                status: str = "active", status_reason: str | None = None) -> ActionResult:
@@ -255,11 +233,7 @@ class SqlDirectory:
 
     def _membership(self, action: str, user_id: str, groups: list[str], actor: str, key: str, *,
                     add: bool) -> ActionResult:
-        by_key = select(DirectoryAction).where(DirectoryAction.idempotency_key == key)
-        with self.db.session() as s:
-            done = s.scalars(by_key).first()
-            if done is not None:
-                return ActionResult(done.action, done.target_id, done.outcome, dict(done.detail or {}), None, True)
+        def change(s) -> tuple[str, dict, None]:
             changed = []
             for group in dict.fromkeys(groups):
                 member = s.get(GroupMember, (group, user_id))
@@ -269,17 +243,9 @@ class SqlDirectory:
                 elif not add and member is not None:
                     s.delete(member)
                     changed.append(group)
-            outcome = "done" if changed else "unchanged"
-            s.add(DirectoryAction(idempotency_key=key, action=action, target_id=user_id, actor=actor,
-                                  outcome=outcome, detail={"groups": changed}))
-            try:
-                s.commit()
-            except IntegrityError:
-                s.rollback()
-                done = s.scalars(by_key).one()
-                return ActionResult(done.action, done.target_id, done.outcome, dict(done.detail or {}), None, True)
-        self.audit.append(actor, f"directory.{action}", target=user_id, outcome=outcome, groups=changed)
-        return ActionResult(action, user_id, outcome, {"groups": changed})
+            return ("done" if changed else "unchanged"), {"groups": changed}, None
+
+        return self._keyed(action, user_id, actor, key, change)
 
     def request_device_lock(self, user_id: str, *, device: str, actor: str, idempotency_key: str,
                             ticket: str = "") -> ActionResult:
@@ -293,17 +259,30 @@ class SqlDirectory:
     # -- internals ----------------------------------------------------------------------------------------
     def _act(self, action: str, user_id: str, actor: str, key: str, act,
              deliver: Delivery | None = None) -> ActionResult:
+        """An action on an existing account (refused when there is none)."""
+        def change(s) -> tuple[str, dict, str | None]:
+            row = s.get(Account, user_id)
+            if row is None:
+                return "refused", {"why": "no such account"}, None
+            result = act(row)
+            row.updated_at = utcnow()
+            return result
+
+        return self._keyed(action, user_id, actor, key, change, deliver=deliver)
+
+    def _keyed(self, action: str, user_id: str, actor: str, key: str, change, *,
+               deliver: Delivery | None = None, audit_detail: bool = True) -> ActionResult:
+        """Run ``change(session) -> (outcome, detail, secret)`` once per idempotency key, recorded and audited.
+
+        A repeated key (or one a concurrent retry committed first) replays the recorded outcome and changes
+        nothing. A secret for the account owner goes to the outbox in the same transaction.
+        """
         by_key = select(DirectoryAction).where(DirectoryAction.idempotency_key == key)
         with self.db.session() as s:
             done = s.scalars(by_key).first()
             if done is not None:
-                return ActionResult(done.action, done.target_id, done.outcome, dict(done.detail or {}), None, True)
-            row = s.get(Account, user_id)
-            if row is None:
-                outcome, detail, secret = "refused", {"why": "no such account"}, None
-            else:
-                outcome, detail, secret = act(row)
-                row.updated_at = utcnow()
+                return _replayed(done)
+            outcome, detail, secret = change(s)
             s.add(DirectoryAction(idempotency_key=key, action=action, target_id=user_id, actor=actor,
                                   outcome=outcome, detail=detail))
             if deliver is not None and secret and outcome == "done":
@@ -313,15 +292,20 @@ class SqlDirectory:
                 s.commit()
             except IntegrityError:  # the same request raced us; report its outcome, do not act twice
                 s.rollback()
-                done = s.scalars(by_key).one()
-                return ActionResult(done.action, done.target_id, done.outcome, dict(done.detail or {}), None, True)
-        self.audit.append(actor, f"directory.{action}", target=user_id, outcome=outcome, **detail)
+                return _replayed(s.scalars(by_key).one())
+        self.audit.append(actor, f"directory.{action}", target=user_id, outcome=outcome,
+                          **(detail if audit_detail else {}))
         return ActionResult(action, user_id, outcome, detail, secret)
 
     @staticmethod
     def _groups(s, user_id: str) -> list[str]:
         q = select(GroupMember.group_id).where(GroupMember.user_id == user_id).order_by(GroupMember.group_id)
         return list(s.scalars(q))
+
+
+def _replayed(done: DirectoryAction) -> ActionResult:
+    """The recorded result of an action that already ran under this key."""
+    return ActionResult(done.action, done.target_id, done.outcome, dict(done.detail or {}), None, True)
 
 
 def _record(row: Account, groups: list[str]) -> AccountRecord:
